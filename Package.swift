@@ -1,0 +1,46 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "CAMKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "CAMKit", targets: ["CAMKit"]),
+        .executable(name: "camkit", targets: ["camkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System BLAS: OpenBLAS on Linux (Accelerate is used directly on Apple platforms).
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // Hand-tuned C kernels, compiled for several ISAs and chosen at run time.
+        .target(name: "CKernels"),
+        // libpng / libjpeg-turbo with error handlers that return instead of exiting.
+        .target(
+            name: "CCodecs",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
+        ),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"]),
+        .target(
+            name: "ONNXGraph",
+            dependencies: ["TensorCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(name: "Explain", dependencies: ["TensorCore", "ONNXGraph"]),
+        .target(name: "Imaging", dependencies: ["TensorCore", "CCodecs"]),
+        .target(name: "CAMKit", dependencies: ["TensorCore", "ONNXGraph", "Explain", "Imaging"]),
+        .executableTarget(
+            name: "camkit",
+            dependencies: ["CAMKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "ONNXGraphTests", dependencies: ["ONNXGraph", "TensorCore"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// Intentionally empty: kernels live in the .c files of this target.

@@ -1,0 +1,4 @@
+import Testing
+@testable import ONNXGraph
+
+@Test func placeholderONNXGraph() { #expect(true) }

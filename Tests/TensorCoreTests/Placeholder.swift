@@ -1,0 +1,4 @@
+import Testing
+@testable import TensorCore
+
+@Test func placeholderTensorCore() { #expect(true) }
