@@ -39,8 +39,8 @@ let package = Package(
             dependencies: ["CAMKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "ONNXGraphTests", dependencies: ["ONNXGraph", "TensorCore"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore"]),
+        .testTarget(name: "ONNXGraphTests", dependencies: ["ONNXGraph", "TensorCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

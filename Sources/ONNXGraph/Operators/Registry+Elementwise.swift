@@ -1,4 +1,36 @@
 extension OperatorRegistry {
-    /// The operators of the Elementwise family, by ONNX op type.
-    static let elementwiseOperators: [String: any ONNXOperator.Type] = [:]
+    /// The operators of the Elementwise family, by ONNX op type: broadcasting arithmetic,
+    /// comparison and selection, unary math, activations, casts and pass-throughs.
+    static let elementwiseOperators: [String: any ONNXOperator.Type] = [
+        "Add": AddOperator.self,
+        "Sub": SubOperator.self,
+        "Mul": MulOperator.self,
+        "Div": DivOperator.self,
+        "Pow": PowOperator.self,
+        "Mod": ModOperator.self,
+        "Equal": EqualOperator.self,
+        "Not": NotOperator.self,
+        "Where": WhereOperator.self,
+        "Erf": ErfOperator.self,
+        "Sqrt": SqrtOperator.self,
+        "Exp": ExpOperator.self,
+        "Log": LogOperator.self,
+        "Neg": NegOperator.self,
+        "Abs": AbsOperator.self,
+        "Relu": ReluOperator.self,
+        "Sigmoid": SigmoidOperator.self,
+        "Tanh": TanhOperator.self,
+        "LeakyRelu": LeakyReluOperator.self,
+        "Gelu": GeluOperator.self,
+        "HardSigmoid": HardSigmoidOperator.self,
+        "HardSwish": HardSwishOperator.self,
+        "Clip": ClipOperator.self,
+        "Max": MaxOperator.self,
+        "Min": MinOperator.self,
+        "Sum": SumOperator.self,
+        "Mean": MeanOperator.self,
+        "Cast": CastOperator.self,
+        "Identity": IdentityOperator.self,
+        "Dropout": DropoutOperator.self,
+    ]
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Side-by-side forward-pass benchmark: CAMKit vs ONNX Runtime, same machine, same run.
+
+Usage: python3 Benchmarks/forward.py [--runs 20] [--threads 2]
+Needs: onnxruntime, torch, torchvision (pip), and a release build of camkit
+(`swift build -c release`). ResNet-50 is exported here at run time (random weights: speed does not
+depend on them) and not committed; EfficientNet-Lite0 is the bundled model.
+
+Each engine runs in its own process so that peak RSS is measured per engine. ONNX Runtime gets
+intra_op_num_threads = --threads; CAMKit gets the same thread count for its kernels and OpenBLAS.
+Rows are reported twice for CAMKit: with OPENBLAS_CORETYPE unset (what a user has; OpenBLAS picks
+its kernels itself) and with this machine's setting (OPENBLAS_CORETYPE=Haswell), if set.
+"""
+import argparse, json, os, resource, statistics, subprocess, sys, tempfile, time, platform, datetime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(ROOT, "Benchmarks", "work")
+
+
+def export_resnet50(path):
+    import torch, torchvision
+    model = torchvision.models.resnet50().eval()
+    x = torch.randn(1, 3, 224, 224)
+    torch.onnx.export(model, x, path, dynamo=False, opset_version=17, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+
+
+ORT_CHILD = r"""
+import json, sys, time, resource, statistics
+import numpy as np, onnxruntime as ort
+path, batch, runs, warmup, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+o = ort.SessionOptions(); o.intra_op_num_threads = threads; o.inter_op_num_threads = 1
+t0 = time.perf_counter(); s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"]); load = (time.perf_counter() - t0) * 1e3
+x = np.random.rand(batch, 3, 224, 224).astype(np.float32); name = s.get_inputs()[0].name
+for _ in range(warmup): s.run(None, {name: x})
+ts = []
+for _ in range(runs):
+    t = time.perf_counter(); s.run(None, {name: x}); ts.append((time.perf_counter() - t) * 1e3)
+print(json.dumps({"median": statistics.median(ts), "min": min(ts), "max": max(ts), "load_ms": load,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_ort(path, batch, runs, warmup, threads):
+    out = subprocess.run([sys.executable, "-c", ORT_CHILD, path, str(batch), str(runs), str(warmup), str(threads)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_camkit(path, batch, runs, warmup, threads, coretype):
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    env["OPENBLAS_NUM_THREADS"] = str(threads)
+    exe = os.path.join(ROOT, ".build", "release", "camkit")
+    cmd = ["/usr/bin/env", exe, "benchmark", "--model", path, "--batch", str(batch), "--runs", str(runs),
+           "--warmup", str(warmup), "--threads", str(threads), "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    stats = json.loads(out.strip().splitlines()[-1])
+    stats["rss_mb"] = stats["peak_rss_mb"]
+    return stats
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batches", default="1,8")
+    args = ap.parse_args()
+    os.makedirs(WORK, exist_ok=True)
+    resnet = os.path.join(WORK, "resnet50.onnx")
+    if not os.path.exists(resnet):
+        export_resnet50(resnet)
+    models = [("EfficientNet-Lite0", os.path.join(ROOT, "Models", "efficientnet-lite0.onnx")), ("ResNet-50", resnet)]
+    machine_coretype = os.environ.get("OPENBLAS_CORETYPE")
+    import onnxruntime
+    print(f"# forward benchmark, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, {args.threads} threads, onnxruntime {onnxruntime.__version__}, "
+          f"median of {args.runs} after {args.warmup} warm-up runs")
+    print("| model | batch | ONNX Runtime ms | CAMKit ms (OpenBLAS auto) | ratio | CAMKit ms (OPENBLAS_CORETYPE="
+          f"{machine_coretype}) | ratio | CAMKit GFLOP/s | RSS MB ORT / CAMKit |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, path in models:
+        for batch in [int(b) for b in args.batches.split(",")]:
+            ort = run_ort(path, batch, args.runs, args.warmup, args.threads)
+            auto = run_camkit(path, batch, args.runs, args.warmup, args.threads, None)
+            fixed = run_camkit(path, batch, args.runs, args.warmup, args.threads, machine_coretype) if machine_coretype else None
+            fixed_ms = f"{fixed['forward_ms']['median']:.2f}" if fixed else "–"
+            fixed_ratio = f"{fixed['forward_ms']['median'] / ort['median']:.2f}×" if fixed else "–"
+            print(f"| {label} | {batch} | {ort['median']:.2f} | {auto['forward_ms']['median']:.2f} | "
+                  f"{auto['forward_ms']['median'] / ort['median']:.2f}× | {fixed_ms} | {fixed_ratio} | "
+                  f"{auto['gflops']:.0f} ({auto['blas']}) | {ort['rss_mb']:.0f} / {auto['rss_mb']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+// Depthwise convolution and epilogue kernels, written once and compiled once per instruction set.
+//
+// ckernels.c includes this file several times, each time defining:
+//   CK_SUFFIX  a token appended to every function name (avx512, avx2, portable)
+//   CK_ATTR    the function attributes (e.g. __attribute__((target("avx2,fma"))))
+//   CK_VL      the number of Float32 lanes of the vector type (16, 8, 4)
+// The kernels use clang/GCC vector extensions; with the target attribute the vector type maps
+// to zmm / ymm registers, and `acc + w * x` contracts to an FMA.
+//
+// Layout of the padded, phase-split input buffer (the core idea of the direct kernel): each input
+// row `iy` is stored as `SW` phases of `PLn` floats; phase `f`, index `j` holds input column
+// `j * SW + f - PL` (zero outside the image). For output column `ox` and tap `kj` the input column
+// `ox * SW + kj * DW - PL` is then phase `(kj * DW) % SW`, index `ox + (kj * DW) / SW`: contiguous
+// in `ox` for every stride, so every tap is one unaligned vector load.
+
+#define CK_CAT2(a, b) a##_##b
+#define CK_CAT(a, b) CK_CAT2(a, b)
+#define CK_FN(name) CK_CAT(name, CK_SUFFIX)
+#define VF CK_FN(vf)
+
+typedef float VF __attribute__((vector_size(CK_VL * 4)));
+
+static inline __attribute__((always_inline)) CK_ATTR VF CK_FN(load)(const float *p) {
+    VF v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) CK_ATTR void CK_FN(store)(float *p, VF v) {
+    __builtin_memcpy(p, &v, sizeof v);
+}
+
+static inline __attribute__((always_inline)) CK_ATTR VF CK_FN(splat)(float s) {
+    VF v = {0};
+    return v + s;
+}
+
+static inline __attribute__((always_inline)) CK_ATTR VF CK_FN(clampv)(VF v, VF lo, VF hi) {
+    v = __builtin_elementwise_max(v, lo);
+    return __builtin_elementwise_min(v, hi);
+}
+
+static inline __attribute__((always_inline)) CK_ATTR float CK_FN(hsum)(VF v) {
+    float s = 0;
+    for (int i = 0; i < CK_VL; i++) s += v[i];
+    return s;
+}
+
+/// Fills the phase-split buffer (H rows of SW * PLn floats) from one input plane.
+static inline __attribute__((always_inline)) CK_ATTR void CK_FN(dw_fill)(
+    const float *restrict xp, float *restrict buf, const ck_conv_geom *g, int PLn)
+{
+    const int H = g->H, W = g->W, SW = g->SW, PL = g->PL;
+    for (int iy = 0; iy < H; iy++) {
+        const float *xr = xp + (long)iy * W;
+        float *row = buf + (long)iy * SW * PLn;
+        if (SW == 1) {
+            int lead = PL < PLn ? PL : PLn;
+            for (int j = 0; j < lead; j++) row[j] = 0;
+            int n = PLn - lead;
+            if (n > W) n = W;
+            if (n > 0) __builtin_memcpy(row + lead, xr, (size_t)n * sizeof(float));
+            for (int j = lead + (n > 0 ? n : 0); j < PLn; j++) row[j] = 0;
+        } else {
+            for (int f = 0; f < SW; f++) {
+                float *dst = row + (long)f * PLn;
+                // Valid j: 0 <= j * SW + f - PL < W.
+                int lo = PL - f > 0 ? (PL - f + SW - 1) / SW : 0;
+                int hi = W + PL - f > 0 ? (W + PL - f + SW - 1) / SW : 0;
+                if (hi > PLn) hi = PLn;
+                if (lo > hi) lo = hi;
+                for (int j = 0; j < lo; j++) dst[j] = 0;
+                const float *src = xr + f - PL;
+                if (SW == 2) {
+                    for (int j = lo; j < hi; j++) dst[j] = src[2 * j];
+                } else {
+                    for (int j = lo; j < hi; j++) dst[j] = src[(long)j * SW];
+                }
+                for (int j = hi; j < PLn; j++) dst[j] = 0;
+            }
+        }
+    }
+}
+
+/// One output plane of a depthwise convolution. KH, KW are compile-time constants at the
+/// specialised call sites, so the tap loops unroll and the weights stay in registers.
+static inline __attribute__((always_inline)) CK_ATTR void CK_FN(dw_plane)(
+    const float *restrict buf, const float *restrict zero, const float *restrict wp, float bias,
+    float *restrict yp, const ck_conv_geom *g, int PLn, int clamp, float lo, float hi,
+    const int KH, const int KW)
+{
+    const int H = g->H, SH = g->SH, SW = g->SW, DH = g->DH, DW = g->DW, PT = g->PT;
+    const int OH = g->OH, OW = g->OW;
+    const VF lov = CK_FN(splat)(lo), hiv = CK_FN(splat)(hi), bv = CK_FN(splat)(bias);
+    const float *rows[KH];
+    int offs[KW];
+    for (int kj = 0; kj < KW; kj++) offs[kj] = ((kj * DW) % SW) * PLn + (kj * DW) / SW;
+    for (int oy = 0; oy < OH; oy++) {
+        for (int ki = 0; ki < KH; ki++) {
+            int r = oy * SH + ki * DH - PT;
+            rows[ki] = (r >= 0 && r < H) ? buf + (long)r * SW * PLn : zero;
+        }
+        float *yr = yp + (long)oy * OW;
+        for (int ox = 0; ox < OW; ox += CK_VL) {
+            VF acc = bv;
+            for (int ki = 0; ki < KH; ki++) {
+                const float *rp = rows[ki] + ox;
+                for (int kj = 0; kj < KW; kj++)
+                    acc = acc + CK_FN(splat)(wp[ki * KW + kj]) * CK_FN(load)(rp + offs[kj]);
+            }
+            if (clamp) acc = CK_FN(clampv)(acc, lov, hiv);
+            if (ox + CK_VL <= OW) {
+                CK_FN(store)(yr + ox, acc);
+            } else {
+                float tmp[CK_VL];
+                CK_FN(store)(tmp, acc);
+                for (int i = 0; i < OW - ox; i++) yr[ox + i] = tmp[i];
+            }
+        }
+    }
+}
+
+static CK_ATTR int CK_FN(depthwise_forward)(
+    const float *x, const float *w, const float *bias, float *y, const ck_conv_geom *g,
+    int multiplier, int plane0, int plane1, int clamp, float lo, float hi)
+{
+    const int C = g->C, H = g->H, W = g->W, KH = g->KH, KW = g->KW, SW = g->SW, DW = g->DW;
+    const int O = C * multiplier, OH = g->OH, OW = g->OW;
+    const int OWr = (OW + CK_VL - 1) / CK_VL * CK_VL;
+    const int PLn = OWr + ((KW - 1) * DW) / SW + 1;
+    size_t rowFloats = (size_t)SW * PLn;
+    float *buf = (float *)malloc(((size_t)H + 1) * rowFloats * sizeof(float));
+    if (!buf) return -1;
+    float *zero = buf + (size_t)H * rowFloats;
+    for (size_t i = 0; i < rowFloats; i++) zero[i] = 0;
+    int lastInput = -1;
+    for (int p = plane0; p < plane1; p++) {
+        int n = p / O, o = p % O, c = o / multiplier;
+        int inputPlane = n * C + c;
+        if (inputPlane != lastInput) {
+            CK_FN(dw_fill)(x + (long)inputPlane * H * W, buf, g, PLn);
+            lastInput = inputPlane;
+        }
+        const float *wp = w + (long)o * KH * KW;
+        float b = bias ? bias[o] : 0.0f;
+        float *yp = y + (long)p * OH * OW;
+        if (KH == 3 && KW == 3)
+            CK_FN(dw_plane)(buf, zero, wp, b, yp, g, PLn, clamp, lo, hi, 3, 3);
+        else if (KH == 5 && KW == 5)
+            CK_FN(dw_plane)(buf, zero, wp, b, yp, g, PLn, clamp, lo, hi, 5, 5);
+        else
+            CK_FN(dw_plane)(buf, zero, wp, b, yp, g, PLn, clamp, lo, hi, KH, KW);
+    }
+    free(buf);
+    return 0;
+}
+
+static CK_ATTR int CK_FN(depthwise_backward_input)(
+    const float *dy, const float *w, float *dx, const ck_conv_geom *g,
+    int multiplier, int plane0, int plane1)
+{
+    const int C = g->C, H = g->H, W = g->W, KH = g->KH, KW = g->KW;
+    const int SH = g->SH, SW = g->SW, DH = g->DH, DW = g->DW, PT = g->PT, PL = g->PL;
+    const int OH = g->OH, OW = g->OW, O = C * multiplier;
+    const int OWr = (OW + CK_VL - 1) / CK_VL * CK_VL;
+    const int PLn = OWr + ((KW - 1) * DW) / SW + 1;
+    size_t rowFloats = (size_t)SW * PLn;
+    float *buf = (float *)malloc(((size_t)H * rowFloats + (size_t)OWr) * sizeof(float));
+    if (!buf) return -1;
+    float *dyrow = buf + (size_t)H * rowFloats;
+    for (int i = OW; i < OWr; i++) dyrow[i] = 0;
+    for (int p = plane0; p < plane1; p++) {
+        int n = p / C, c = p % C;
+        for (size_t i = 0; i < (size_t)H * rowFloats; i++) buf[i] = 0;
+        for (int m = 0; m < multiplier; m++) {
+            int o = c * multiplier + m;
+            const float *wp = w + (long)o * KH * KW;
+            const float *dyp = dy + ((long)n * O + o) * OH * OW;
+            for (int oy = 0; oy < OH; oy++) {
+                __builtin_memcpy(dyrow, dyp + (long)oy * OW, (size_t)OW * sizeof(float));
+                for (int ki = 0; ki < KH; ki++) {
+                    int r = oy * SH + ki * DH - PT;
+                    if (r < 0 || r >= H) continue;
+                    float *row = buf + (long)r * rowFloats;
+                    for (int kj = 0; kj < KW; kj++) {
+                        float *dst = row + ((kj * DW) % SW) * PLn + (kj * DW) / SW;
+                        VF wv = CK_FN(splat)(wp[ki * KW + kj]);
+                        for (int ox = 0; ox < OWr; ox += CK_VL)
+                            CK_FN(store)(dst + ox, CK_FN(load)(dst + ox) + wv * CK_FN(load)(dyrow + ox));
+                    }
+                }
+            }
+        }
+        float *dxp = dx + (long)p * H * W;
+        for (int iy = 0; iy < H; iy++) {
+            const float *row = buf + (long)iy * rowFloats;
+            float *out = dxp + (long)iy * W;
+            for (int ix = 0; ix < W; ix++) {
+                int col = ix + PL;
+                int j = col / SW, f = col % SW;
+                out[ix] = j < PLn ? row[f * PLn + j] : 0.0f;
+            }
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+static CK_ATTR int CK_FN(depthwise_backward_filter)(
+    const float *x, const float *dy, float *dw, const ck_conv_geom *g,
+    int multiplier, int batch, int o0, int o1)
+{
+    const int C = g->C, H = g->H, W = g->W, KH = g->KH, KW = g->KW;
+    const int SH = g->SH, SW = g->SW, DH = g->DH, DW = g->DW, PT = g->PT;
+    const int OH = g->OH, OW = g->OW, O = C * multiplier;
+    const int OWr = (OW + CK_VL - 1) / CK_VL * CK_VL;
+    const int PLn = OWr + ((KW - 1) * DW) / SW + 1;
+    const int taps = KH * KW;
+    size_t rowFloats = (size_t)SW * PLn;
+    size_t bufFloats = ((size_t)H + 1) * rowFloats + (size_t)OWr;
+    float *buf = (float *)malloc(bufFloats * sizeof(float));
+    // Vector-aligned (malloc only guarantees 16 bytes; the compiler uses aligned moves on VF *).
+    VF *acc = (VF *)aligned_alloc(64, ((size_t)taps * sizeof(VF) + 63) / 64 * 64);
+    int *offs = (int *)malloc((size_t)KW * sizeof(int));
+    const float **rows = (const float **)malloc((size_t)KH * sizeof(float *));
+    if (!buf || !acc || !offs || !rows) {
+        free(buf); free(acc); free(offs); free(rows);
+        return -1;
+    }
+    float *zero = buf + (size_t)H * rowFloats;
+    float *dyrow = zero + rowFloats;
+    for (size_t i = 0; i < rowFloats; i++) zero[i] = 0;
+    for (int i = OW; i < OWr; i++) dyrow[i] = 0;
+    for (int kj = 0; kj < KW; kj++) offs[kj] = ((kj * DW) % SW) * PLn + (kj * DW) / SW;
+    for (int o = o0; o < o1; o++) {
+        int c = o / multiplier;
+        for (int t = 0; t < taps; t++) acc[t] = CK_FN(splat)(0);
+        for (int n = 0; n < batch; n++) {
+            CK_FN(dw_fill)(x + ((long)n * C + c) * H * W, buf, g, PLn);
+            const float *dyp = dy + ((long)n * O + o) * OH * OW;
+            for (int oy = 0; oy < OH; oy++) {
+                __builtin_memcpy(dyrow, dyp + (long)oy * OW, (size_t)OW * sizeof(float));
+                for (int ki = 0; ki < KH; ki++) {
+                    int r = oy * SH + ki * DH - PT;
+                    rows[ki] = (r >= 0 && r < H) ? buf + (long)r * rowFloats : zero;
+                }
+                for (int ox = 0; ox < OWr; ox += CK_VL) {
+                    VF d = CK_FN(load)(dyrow + ox);
+                    for (int ki = 0; ki < KH; ki++)
+                        for (int kj = 0; kj < KW; kj++)
+                            acc[ki * KW + kj] = acc[ki * KW + kj] + d * CK_FN(load)(rows[ki] + offs[kj] + ox);
+                }
+            }
+        }
+        for (int t = 0; t < taps; t++) dw[(long)o * taps + t] = CK_FN(hsum)(acc[t]);
+    }
+    free(buf); free(acc); free(offs); free(rows);
+    return 0;
+}
+
+static CK_ATTR void CK_FN(bias_activation)(float *y, int rows, int cols, long ldy, const float *bias,
+                                           int clamp, float lo, float hi)
+{
+    const VF lov = CK_FN(splat)(lo), hiv = CK_FN(splat)(hi);
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (long)r * ldy;
+        float b = bias ? bias[r] : 0.0f;
+        VF bv = CK_FN(splat)(b);
+        int j = 0;
+        for (; j + CK_VL <= cols; j += CK_VL) {
+            VF v = CK_FN(load)(yr + j) + bv;
+            if (clamp) v = CK_FN(clampv)(v, lov, hiv);
+            CK_FN(store)(yr + j, v);
+        }
+        for (; j < cols; j++) {
+            float v = yr[j] + b;
+            if (clamp) v = v < lo ? lo : (v > hi ? hi : v);
+            yr[j] = v;
+        }
+    }
+}
+
+#undef VF
+#undef CK_FN
+#undef CK_CAT
+#undef CK_CAT2

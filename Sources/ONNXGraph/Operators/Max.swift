@@ -1,0 +1,27 @@
+import TensorCore
+
+// Max — https://onnx.ai/onnx/operators/onnx__Max.html
+// Opsets 8, 12, 13 (CAMKit: 11–21): elementwise maximum of one or more inputs, broadcast together (NaN propagates). A tie splits the gradient evenly.
+// Types: float32, int64.
+
+/// ONNX `Max`.
+struct MaxOperator: DifferentiableOperator {
+    init(node: Node, opset: Int) throws {}
+
+    func inferOutputs(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
+        try inferVariadic(inputs, allowed: [.float32, .int64])
+    }
+
+    func run(_ inputs: [Tensor?]) throws -> [Tensor] {
+        [elementwiseMax(try requiredAll(inputs))]
+    }
+
+    func pullback(inputs: [Tensor?], outputs: [Tensor], outputGradients: [Tensor?], needed: [Bool],
+                  context: PullbackContext) throws -> [Tensor?] {
+        let none = [Tensor?](repeating: nil, count: inputs.count)
+        guard let g = outputGradient(outputGradients), let all = try? requiredAll(inputs),
+              all.first?.dtype == .float32 else { return none }
+        let wanted = (0..<all.count).map { wantsGradient(needed, inputs, $0) }
+        return elementwiseExtremumPullback(g, inputs: all, result: outputs[0], needed: wanted)
+    }
+}

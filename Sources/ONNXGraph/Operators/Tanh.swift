@@ -1,0 +1,25 @@
+import TensorCore
+
+// Tanh — https://onnx.ai/onnx/operators/onnx__Tanh.html
+// Opsets 6, 13 (CAMKit: 11–21): hyperbolic tangent.
+// Types: float32.
+
+/// ONNX `Tanh`.
+struct TanhOperator: DifferentiableOperator {
+    init(node: Node, opset: Int) throws {}
+
+    func inferOutputs(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
+        try inferUnary(inputs, allowed: [.float32])
+    }
+
+    func run(_ inputs: [Tensor?]) throws -> [Tensor] {
+        [tanh(try required(inputs, 0, "X"))]
+    }
+
+    func pullback(inputs: [Tensor?], outputs: [Tensor], outputGradients: [Tensor?], needed: [Bool],
+                  context: PullbackContext) throws -> [Tensor?] {
+        guard let g = outputGradient(outputGradients),
+              wantsGradient(needed, inputs, 0) else { return [nil] }
+        return [tanhPullback(g, result: outputs[0])]
+    }
+}

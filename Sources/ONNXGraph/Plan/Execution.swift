@@ -1,0 +1,104 @@
+import TensorCore
+
+/// The values one forward pass produced.
+public struct ForwardResult: Sendable {
+    /// The graph outputs, in the model's order.
+    public var outputs: [Tensor]
+    /// The captured intermediate tensors, by the tensor name they were requested with.
+    public var captures: [String: Tensor]
+    /// Every value the pass kept for a reverse pass, by slot (empty unless requested).
+    var retained: [Tensor?]
+}
+
+extension ExecutionPlan {
+    /// Runs the plan.
+    ///
+    /// - Parameters:
+    ///   - inputs: one tensor per graph input, of the shapes the plan was made for.
+    ///   - capturing: tensor names (see ``ModelGraph/resolveLayer(_:)`` to turn module paths into
+    ///     names) whose values are returned in ``ForwardResult/captures``.
+    /// - Throws: ``ONNXGraphError`` for inputs of the wrong count, shape or dtype, or a kernel's
+    ///   failure (naming the node).
+    public func run(_ inputs: [Tensor], capturing: [String] = []) throws -> ForwardResult {
+        try execute(inputs, capturing: capturing, retainAll: false)
+    }
+
+    /// The slot of a value, or a thrown error listing similar names.
+    func slot(of name: String) throws -> Int {
+        guard let s = slotOfValue[name] else {
+            throw ONNXGraphError.unknownValue(name: name, suggestions: closestNames(to: name, in: Array(slotOfValue.keys)))
+        }
+        return s
+    }
+
+    func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool) throws -> ForwardResult {
+        guard inputs.count == inputSlots.count else {
+            throw ONNXGraphError.inputCountMismatch(expected: graph.inputs.map(\.name), got: inputs.count)
+        }
+        var slots = [Tensor?](repeating: nil, count: slotInfos.count)
+        for (s, info) in slotInfos.enumerated() where info.constant != nil { slots[s] = info.constant }
+        for (k, s) in inputSlots.enumerated() {
+            let t = inputs[k]
+            guard t.shape == slotInfos[s].shape else {
+                throw ONNXGraphError.inputShapeMismatch(
+                    input: graph.inputs[k].name, expected: slotInfos[s].shape.map { .fixed($0) }, got: t.shape)
+            }
+            guard t.dtype == slotInfos[s].dtype else {
+                throw ONNXGraphError.inputTypeMismatch(input: graph.inputs[k].name, expected: slotInfos[s].dtype, got: t.dtype)
+            }
+            slots[s] = t
+        }
+        let captureSlots = try capturing.map { try slot(of: $0) }
+        let keep = Set(captureSlots)
+
+        for step in steps {
+            let args = step.inputs.map { $0.flatMap { slots[$0] } }
+            let node = graph.nodes[step.nodeIndex]
+            let results: [Tensor]
+            do {
+                results = try step.op.run(args)
+            } catch let error as OperatorError {
+                throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType, reason: error.message)
+            }
+            for (k, s) in step.outputs.enumerated() {
+                if let s, k < results.count { slots[s] = results[k] }
+            }
+            if !retainAll {
+                for s in step.releases where !keep.contains(s) { slots[s] = nil }
+            }
+        }
+        var captures: [String: Tensor] = [:]
+        for (name, s) in zip(capturing, captureSlots) { captures[name] = slots[s] }
+        var outputs: [Tensor] = []
+        for s in outputSlots {
+            guard let t = slots[s] else {
+                throw ONNXGraphError.undefinedValue(name: slotNames[s], node: "graph output")
+            }
+            outputs.append(t)
+        }
+        return ForwardResult(outputs: outputs, captures: captures, retained: retainAll ? slots : [])
+    }
+}
+
+/// Up to `limit` names from `candidates` closest to `name` by edit distance (for "did you mean").
+func closestNames(to name: String, in candidates: [String], limit: Int = 5) -> [String] {
+    let target = Array(name.lowercased())
+    func distance(_ other: String) -> Int {
+        let b = Array(other.lowercased())
+        if target.isEmpty { return b.count }
+        var previous = Array(0...b.count)
+        for (i, ca) in target.enumerated() {
+            var current = [i + 1] + [Int](repeating: 0, count: b.count)
+            for (j, cb) in b.enumerated() {
+                current[j + 1] = Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (ca == cb ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+    return candidates
+        .map { ($0, distance($0)) }
+        .sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
+        .prefix(limit)
+        .map(\.0)
+}

@@ -1,0 +1,103 @@
+import TensorCore
+
+/// The result of a forward pass followed by a reverse pass.
+public struct GradientResult: Sendable {
+    /// The forward pass (outputs and captures).
+    public var forward: ForwardResult
+    /// d(score)/d(value) for every requested value name, shaped like the value.
+    public var gradients: [String: Tensor]
+}
+
+extension ExecutionPlan {
+    /// Runs the model forward, then propagates a gradient from the outputs back to `values`.
+    ///
+    /// Only the steps that lie between a requested value and an output are differentiated, and no
+    /// weight gradients are formed unless a weight is requested.
+    ///
+    /// - Parameters:
+    ///   - inputs: one tensor per graph input.
+    ///   - capturing: tensor names whose forward values to return.
+    ///   - values: tensor names to differentiate with respect to (graph inputs or intermediate values).
+    ///   - context: activation gradient rules (guided backprop, deconvnet).
+    ///   - seed: given the outputs, d(score)/d(output) for each output (`nil`: the score does not
+    ///     depend on it). For a class score `y[b, c]` summed over the batch that is a one-hot tensor.
+    /// - Throws: ``ONNXGraphError`` for unknown names or a node without a pullback on the path.
+    public func gradients(
+        _ inputs: [Tensor], capturing: [String] = [], withRespectTo values: [String],
+        context: PullbackContext = PullbackContext(),
+        seed: ([Tensor]) throws -> [Tensor?]
+    ) throws -> GradientResult {
+        let targets = try values.map { try slot(of: $0) }
+        let forward = try execute(inputs, capturing: capturing, retainAll: true)
+        var slots = forward.retained
+
+        // Slots that depend on a target: only their steps need a pullback.
+        var dependent = Set(targets)
+        var onPath = [Bool](repeating: false, count: steps.count)
+        for (i, step) in steps.enumerated() where step.inputs.contains(where: { $0.map(dependent.contains) ?? false }) {
+            onPath[i] = true
+            for case let s? in step.outputs { dependent.insert(s) }
+        }
+
+        var grads = [Tensor?](repeating: nil, count: slotInfos.count)
+        let seeds = try seed(forward.outputs)
+        guard seeds.count == outputSlots.count else {
+            throw ONNXGraphError.invalidNode(name: "reverse pass", opType: "seed",
+                                             reason: "the seed gave \(seeds.count) gradients for \(outputSlots.count) outputs")
+        }
+        for (s, g) in zip(outputSlots, seeds) {
+            if let g { accumulate(g, into: &grads[s]) }
+        }
+
+        for i in steps.indices.reversed() where onPath[i] {
+            let step = steps[i]
+            let outGrads = step.outputs.map { $0.flatMap { grads[$0] } }
+            guard outGrads.contains(where: { $0 != nil }) else { continue }
+            let node = graph.nodes[step.nodeIndex]
+            guard let op = step.op as? any DifferentiableOperator else {
+                throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType,
+                                                 reason: "CAMKit has no gradient for \(node.opType) yet, and it lies between the requested layer and the output")
+            }
+            let needed = step.inputs.map { $0.map { dependent.contains($0) && slotInfos[$0].dtype == .float32 } ?? false }
+            let ins = step.inputs.map { $0.flatMap { slots[$0] } }
+            let outs = step.outputs.map { $0.flatMap { slots[$0] } ?? Tensor(zeros: []) }
+            let inGrads: [Tensor?]
+            do {
+                inGrads = try op.pullback(inputs: ins, outputs: outs, outputGradients: outGrads, needed: needed,
+                                          context: context)
+            } catch let error as OperatorError {
+                throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType, reason: error.message)
+            }
+            for (k, s) in step.inputs.enumerated() {
+                guard let s, needed[k], k < inGrads.count, let g = inGrads[k] else { continue }
+                accumulate(g, into: &grads[s])
+            }
+            // Free what no earlier step can need.
+            for case let s? in step.outputs where !targets.contains(s) { grads[s] = nil }
+        }
+        slots.removeAll()
+
+        var result: [String: Tensor] = [:]
+        for (name, s) in zip(values, targets) {
+            result[name] = grads[s] ?? Tensor(zeros: slotInfos[s].shape)
+        }
+        return GradientResult(forward: ForwardResult(outputs: forward.outputs, captures: forward.captures, retained: []),
+                              gradients: result)
+    }
+}
+
+/// Adds `gradient` into an accumulator slot (taking it as is when the slot is empty).
+private func accumulate(_ gradient: Tensor, into slot: inout Tensor?) {
+    guard var total = slot else {
+        slot = gradient
+        return
+    }
+    slot = nil
+    precondition(total.shape == gradient.shape, "gradient shapes \(total.shape) and \(gradient.shape) differ")
+    total.withUnsafeMutableBufferPointer { t in
+        gradient.withUnsafeBufferPointer { g in
+            for i in 0..<t.count { t[i] += g[i] }
+        }
+    }
+    slot = total
+}

@@ -1,0 +1,569 @@
+import CKernels
+import Synchronization
+
+// 2-D convolution (cross-correlation, as in ONNX Conv and PyTorch `conv2d`) over NCHW tensors with
+// OIHW filters, and its pullbacks.
+//
+// How it is computed (see `docs/performance.md` for measurements):
+// - depthwise (`groups == C`, one input channel per group): a direct SIMD kernel in CKernels
+//   (AVX-512 / AVX2+FMA / portable, chosen at run time), specialised for 3×3 and 5×5;
+// - 1×1, stride 1, no padding: one GEMM per image and group, `W (O×C) · X (C×HW)`, no im2col;
+// - everything else: im2col of a tile of output positions (so that the column buffer stays in
+//   cache) followed by a GEMM into the output tile.
+// Work items (image, group, output-channel block, position tile) are spread over
+// ``ComputeSettings/threadCount`` threads with ``parallelFor``; each item calls a single-threaded
+// BLAS (the BLAS's own threads are switched off for the duration, never nested with ours).
+// Bias and an optional activation are fused into the write of each output tile.
+
+// MARK: - Parameters
+
+/// Explicit zero padding of the two spatial dimensions (H, W) of an NCHW tensor; may be
+/// asymmetric (ONNX `pads = [top, left, bottom, right]`).
+public struct Padding2D: Sendable, Hashable {
+    /// Rows of zeros added above the input.
+    public var top: Int
+    /// Columns of zeros added left of the input.
+    public var left: Int
+    /// Rows of zeros added below the input.
+    public var bottom: Int
+    /// Columns of zeros added right of the input.
+    public var right: Int
+
+    /// Creates a padding. - Precondition: every amount is non-negative.
+    public init(top: Int, left: Int, bottom: Int, right: Int) {
+        precondition(top >= 0 && left >= 0 && bottom >= 0 && right >= 0, "negative padding")
+        self.top = top
+        self.left = left
+        self.bottom = bottom
+        self.right = right
+    }
+
+    /// No padding.
+    public static let zero = Padding2D(top: 0, left: 0, bottom: 0, right: 0)
+
+    /// The same padding on both sides: `height` rows above and below, `width` columns left and right.
+    public static func symmetric(height: Int, width: Int) -> Padding2D {
+        Padding2D(top: height, left: width, bottom: height, right: width)
+    }
+
+    /// The padding of ONNX `auto_pad = SAME_UPPER` / `SAME_LOWER` (TensorFlow "SAME"): the output
+    /// has `ceil(input / stride)` positions along each axis; the total padding
+    /// `max(0, (out − 1)·stride + (kernel − 1)·dilation + 1 − input)` is split in half, the odd
+    /// element going to the end (`lower == false`, SAME_UPPER) or to the beginning (SAME_LOWER).
+    public static func same(
+        inputSize: (height: Int, width: Int), kernelSize: (height: Int, width: Int),
+        strides: (Int, Int) = (1, 1), dilations: (Int, Int) = (1, 1), lower: Bool = false
+    ) -> Padding2D {
+        func split(_ input: Int, _ k: Int, _ s: Int, _ d: Int) -> (Int, Int) {
+            let out = (input + s - 1) / s
+            let total = max(0, (out - 1) * s + (k - 1) * d + 1 - input)
+            let small = total / 2, large = total - small
+            return lower ? (large, small) : (small, large)
+        }
+        let (t, b) = split(inputSize.height, kernelSize.height, strides.0, dilations.0)
+        let (l, r) = split(inputSize.width, kernelSize.width, strides.1, dilations.1)
+        return Padding2D(top: t, left: l, bottom: b, right: r)
+    }
+}
+
+/// An elementwise activation fused into the output write of a convolution (a hook for graph-level
+/// fusion of `Conv → Relu` / `Conv → Clip`; the ONNX `Conv` operator itself uses `.none`).
+public enum FusedActivation: Sendable, Hashable {
+    /// The identity.
+    case none
+    /// `max(x, 0)`.
+    case relu
+    /// `min(max(x, min), max)` (ReLU6 is `.clip(min: 0, max: 6)`).
+    case clip(min: Float, max: Float)
+
+    /// The C kernels' encoding: (clamp?, lo, hi).
+    var clampParameters: (Int32, Float, Float) {
+        switch self {
+        case .none: return (0, 0, 0)
+        case .relu: return (1, 0, .infinity)
+        case .clip(let lo, let hi): return (1, lo, hi)
+        }
+    }
+}
+
+/// The number of output positions along one axis of a convolution or pooling window:
+/// `floor((input + padBegin + padEnd − ((kernel − 1)·dilation + 1)) / stride) + 1`, or 0 when the
+/// padded input is smaller than the dilated kernel.
+public func convolutionOutputSize(input: Int, kernel: Int, stride: Int, dilation: Int,
+                                  padBegin: Int, padEnd: Int) -> Int {
+    let span = input + padBegin + padEnd - ((kernel - 1) * dilation + 1)
+    return span < 0 ? 0 : span / stride + 1
+}
+
+// MARK: - Geometry
+
+/// Everything a convolution kernel needs to know about the shapes (internal).
+struct Conv2DGeometry {
+    let n, c, h, w: Int
+    let o, kh, kw: Int
+    let sh, sw, dh, dw: Int
+    let padding: Padding2D
+    let groups: Int
+    let oh, ow: Int
+
+    var cg: Int { c / groups }
+    var og: Int { o / groups }
+    /// Rows of the im2col matrix of one group.
+    var k: Int { cg * kh * kw }
+    /// Output positions per plane.
+    var p: Int { oh * ow }
+    var isDepthwise: Bool { groups == c && groups > 1 && o % c == 0 }
+    var isPointwise: Bool {
+        kh == 1 && kw == 1 && sh == 1 && sw == 1 && padding == .zero
+    }
+
+    init(input: [Int], filter: [Int], strides: (Int, Int), padding: Padding2D, dilations: (Int, Int),
+         groups: Int) {
+        precondition(input.count == 4, "conv2D input must be NCHW, got shape \(input)")
+        precondition(filter.count == 4, "conv2D filter must be OIHW, got shape \(filter)")
+        precondition(groups >= 1 && input[1] % groups == 0 && filter[0] % groups == 0,
+                     "groups \(groups) must divide input channels \(input[1]) and output channels \(filter[0])")
+        precondition(filter[1] * groups == input[1],
+                     "filter \(filter) expects \(filter[1] * groups) input channels, input has \(input[1])")
+        precondition(strides.0 >= 1 && strides.1 >= 1 && dilations.0 >= 1 && dilations.1 >= 1,
+                     "strides and dilations must be positive")
+        n = input[0]; c = input[1]; h = input[2]; w = input[3]
+        o = filter[0]; kh = filter[2]; kw = filter[3]
+        sh = strides.0; sw = strides.1; dh = dilations.0; dw = dilations.1
+        self.padding = padding
+        self.groups = groups
+        oh = convolutionOutputSize(input: h, kernel: kh, stride: sh, dilation: dh,
+                                   padBegin: padding.top, padEnd: padding.bottom)
+        ow = convolutionOutputSize(input: w, kernel: kw, stride: sw, dilation: dw,
+                                   padBegin: padding.left, padEnd: padding.right)
+        precondition(kh >= 1 && kw >= 1, "empty kernel \(filter)")
+    }
+
+    /// The C kernels' description of one group (`C` = channels per group for im2col, or all
+    /// channels for the depthwise kernel).
+    func cGeometry(channels: Int) -> ck_conv_geom {
+        ck_conv_geom(C: Int32(channels), H: Int32(h), W: Int32(w), KH: Int32(kh), KW: Int32(kw),
+                     SH: Int32(sh), SW: Int32(sw), DH: Int32(dh), DW: Int32(dw),
+                     PT: Int32(padding.top), PL: Int32(padding.left), OH: Int32(oh), OW: Int32(ow))
+    }
+}
+
+// MARK: - BLAS threading
+
+/// Tuning knobs of the convolution kernels (internal; tests and benchmarks change them).
+enum ConvolutionTuning {
+    /// The most Float32 elements of one im2col tile (256 K floats = 1 MiB).
+    nonisolated(unsafe) static var columnTileElements = 1 << 18
+    /// When true, items run one after another and the BLAS uses its own threads (for comparison).
+    nonisolated(unsafe) static var useBLASThreads = false
+    /// The instruction set of the C kernels: 3 = AVX-512F, 2 = AVX2+FMA, 0 = portable (lowered to
+    /// what the CPU supports); -1 = detect automatically.
+    static var kernelISA: Int {
+        get { Int(ck_isa_level()) }
+        set { ck_set_isa_level(Int32(newValue)) }
+    }
+}
+
+private let blasThreadOverride = Mutex<(depth: Int, saved: Int)>((0, 0))
+
+/// Runs `body` with the BLAS limited to one thread (restoring the previous count afterwards), so
+/// that our own ``parallelFor`` threads never nest with the BLAS's. Re-entrant and safe to call
+/// concurrently: the first entrant saves the count, the last one to leave restores it.
+func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
+    blasThreadOverride.withLock { s in
+        if s.depth == 0 {
+            s.saved = BLAS.threadCount
+            if s.saved != 1 { BLAS.threadCount = 1 }
+        }
+        s.depth += 1
+    }
+    defer {
+        blasThreadOverride.withLock { s in
+            s.depth -= 1
+            if s.depth == 0 && s.saved != 1 { BLAS.threadCount = s.saved }
+        }
+    }
+    return body()
+}
+
+/// Splits `items` work items over our threads with a single-threaded BLAS, or runs them in order
+/// with the BLAS's own threads when there is only one of ours (or when tuning asks for it).
+private func runGEMMItems(_ items: Int, _ body: (Range<Int>) -> Void) {
+    if ComputeSettings.threadCount <= 1 || items <= 1 || ConvolutionTuning.useBLASThreads {
+        body(0..<items)
+    } else {
+        withSingleThreadedBLAS { parallelFor(items, body) }
+    }
+}
+
+// MARK: - Forward
+
+/// 2-D convolution (cross-correlation) of an NCHW batch with an OIHW filter bank.
+///
+/// `y[n, o, oy, ox] = bias[o] + Σ_{c, ki, kj} x[n, g·C/G + c, oy·sh + ki·dh − top, ox·sw + kj·dw − left]
+/// · filter[o, c, ki, kj]` with `g = o / (O/G)` the group of `o`; taps in the padding read zero.
+///
+/// - Parameters:
+///   - input: `[N, C, H, W]`, Float32.
+///   - filter: `[O, C/groups, KH, KW]`.
+///   - bias: `[O]`, or `nil`.
+///   - strides: (vertical, horizontal) steps between windows.
+///   - padding: explicit zero padding (resolve ONNX `auto_pad` with ``Padding2D/same(inputSize:kernelSize:strides:dilations:lower:)``).
+///   - dilations: (vertical, horizontal) spacing of the kernel taps.
+///   - groups: channel groups; `groups == C` with `O` a multiple of `C` is a depthwise convolution.
+///   - activation: applied to each output element after the bias (fusion hook).
+/// - Returns: `[N, O, OH, OW]` with `OH = ⌊(H + top + bottom − (KH − 1)·dh − 1) / sh⌋ + 1` (same for W).
+/// - Precondition: ranks, channel counts and groups agree; the padded input is at least as large as
+///   the dilated kernel; `bias` has `O` elements.
+public func conv2D(
+    _ input: Tensor, filter: Tensor, bias: Tensor? = nil, strides: (Int, Int) = (1, 1),
+    padding: Padding2D = .zero, dilations: (Int, Int) = (1, 1), groups: Int = 1,
+    activation: FusedActivation = .none
+) -> Tensor {
+    let geo = Conv2DGeometry(input: input.shape, filter: filter.shape, strides: strides, padding: padding,
+                             dilations: dilations, groups: groups)
+    precondition(geo.oh > 0 && geo.ow > 0, "conv2D: kernel larger than the padded input \(input.shape)")
+    if let bias { precondition(bias.count == geo.o, "conv2D: bias has \(bias.count) elements, expected \(geo.o)") }
+    var output = Tensor(uninitializedShape: [geo.n, geo.o, geo.oh, geo.ow])
+    if output.count == 0 { return output }
+    if geo.k == 0 {
+        // No input channels: every output is the bias (through the activation).
+        output.withUnsafeMutableBufferPointer { y in
+            y.update(repeating: 0)
+            withOptionalPointer(bias) { b in
+                let (clamp, lo, hi) = activation.clampParameters
+                for i in 0..<(geo.n * geo.o) {
+                    ck_bias_activation(y.baseAddress! + i * geo.p, 1, Int32(geo.p), geo.p,
+                                       b.map { $0 + i % geo.o }, clamp, lo, hi)
+                }
+            }
+        }
+        return output
+    }
+    input.withUnsafeBufferPointer { x in
+        filter.withUnsafeBufferPointer { f in
+            withOptionalPointer(bias) { b in
+                output.withUnsafeMutableBufferPointer { y in
+                    if geo.isDepthwise {
+                        depthwiseForward(geo, x.baseAddress!, f.baseAddress!, b, y.baseAddress!, activation)
+                    } else {
+                        gemmForward(geo, x.baseAddress!, f.baseAddress!, b, y.baseAddress!, activation)
+                    }
+                }
+            }
+        }
+    }
+    return output
+}
+
+/// Calls `body` with the Float32 elements of `tensor`, or with `nil`.
+private func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let tensor else { return body(nil) }
+    return tensor.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+private func depthwiseForward(_ geo: Conv2DGeometry, _ x: UnsafePointer<Float>, _ f: UnsafePointer<Float>,
+                              _ b: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
+                              _ activation: FusedActivation) {
+    let multiplier = Int32(geo.o / geo.c)
+    let (clamp, lo, hi) = activation.clampParameters
+    let planes = geo.n * geo.o
+    let perPlane = max(1, geo.p * geo.kh * geo.kw)
+    let minimumChunk = max(1, 32_768 / perPlane)
+    withUnsafePointer(to: geo.cGeometry(channels: geo.c)) { cg in
+        parallelFor(planes, minimumChunk: minimumChunk) { range in
+            let status = ck_depthwise_conv2d(x, f, b, y, cg, multiplier, Int32(range.lowerBound),
+                                             Int32(range.upperBound), clamp, lo, hi)
+            precondition(status == 0, "conv2D: out of memory in the depthwise kernel")
+        }
+    }
+}
+
+/// How the GEMM formulation splits its work.
+private struct GEMMPlan {
+    /// Output positions per tile, and the number of tiles.
+    var tileP: Int
+    var pTiles: Int
+    /// Output channels per block (within a group), and the number of blocks.
+    var tileM: Int
+    var mTiles: Int
+    var items: Int
+}
+
+private func makeGEMMPlan(_ geo: Conv2DGeometry, needsColumns: Bool) -> GEMMPlan {
+    let threads = ComputeSettings.threadCount
+    let p = geo.p, og = geo.og
+    var tileP = p
+    if needsColumns {
+        tileP = min(p, max(64, ConvolutionTuning.columnTileElements / max(1, geo.k)))
+    } else {
+        tileP = min(p, max(256, ConvolutionTuning.columnTileElements / max(1, geo.k)))
+    }
+    var pTiles = (p + tileP - 1) / tileP
+    var mTiles = 1
+    let base = geo.n * geo.groups
+    if threads > 1 && !ConvolutionTuning.useBLASThreads {
+        if base * pTiles < threads {
+            if og >= p {
+                // Weight-heavy (late layers): split the output channels, so each thread reads only
+                // its share of the filter.
+                mTiles = min(max(1, og / 16), (threads + base * pTiles - 1) / (base * pTiles))
+            } else {
+                pTiles = min(max(1, p / 32), (threads + base - 1) / base)
+            }
+        }
+        // Balance: make the item count a multiple of the thread count when items are few.
+        var total = base * pTiles * mTiles
+        if total % threads != 0 && total < 8 * threads {
+            var candidate = pTiles
+            while candidate < pTiles + threads && (base * candidate * mTiles) % threads != 0 { candidate += 1 }
+            if (base * candidate * mTiles) % threads == 0 && p / candidate >= 16 { pTiles = candidate }
+            total = base * pTiles * mTiles
+        }
+        tileP = (p + pTiles - 1) / pTiles
+        pTiles = (p + tileP - 1) / tileP
+    }
+    let tileM = (og + mTiles - 1) / mTiles
+    mTiles = (og + tileM - 1) / tileM
+    return GEMMPlan(tileP: tileP, pTiles: pTiles, tileM: tileM, mTiles: mTiles,
+                    items: base * pTiles * mTiles)
+}
+
+private func gemmForward(_ geo: Conv2DGeometry, _ x: UnsafePointer<Float>, _ f: UnsafePointer<Float>,
+                         _ b: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
+                         _ activation: FusedActivation) {
+    let pointwise = geo.isPointwise
+    let plan = makeGEMMPlan(geo, needsColumns: !pointwise)
+    let (clamp, lo, hi) = activation.clampParameters
+    let hw = geo.h * geo.w, p = geo.p, k = geo.k, og = geo.og
+    withUnsafePointer(to: geo.cGeometry(channels: geo.cg)) { cg in
+    runGEMMItems(plan.items) { range in
+        let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * plan.tileP)
+        defer { column?.deallocate() }
+        for item in range {
+            let pt = item % plan.pTiles
+            let mt = (item / plan.pTiles) % plan.mTiles
+            let ng = item / (plan.pTiles * plan.mTiles)
+            let g = ng % geo.groups, n = ng / geo.groups
+            let p0 = pt * plan.tileP, p1 = min(p, p0 + plan.tileP)
+            let m0 = mt * plan.tileM, m1 = min(og, m0 + plan.tileM)
+            let image = x + (n * geo.c + g * geo.cg) * hw
+            let bMatrix: UnsafePointer<Float>
+            let ldb: Int
+            if let column {
+                ck_im2col(image, cg, 0, Int32(geo.cg), Int32(p0), Int32(p1), column, p1 - p0)
+                bMatrix = UnsafePointer(column)
+                ldb = p1 - p0
+            } else {
+                bMatrix = image + p0
+                ldb = hw
+            }
+            let out = y + (n * geo.o + g * og + m0) * p + p0
+            BLAS.sgemm(m: m1 - m0, n: p1 - p0, k: k, a: f + (g * og + m0) * k, lda: k,
+                       b: bMatrix, ldb: ldb, c: out, ldc: p)
+            if b != nil || clamp != 0 {
+                ck_bias_activation(out, Int32(m1 - m0), Int32(p1 - p0), p, b.map { $0 + g * og + m0 },
+                                   clamp, lo, hi)
+            }
+        }
+    }
+    }
+}
+
+// MARK: - Pullbacks
+
+/// The gradients of ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)`` (without
+/// activation) with respect to its input, filter and bias, given the gradient of the output.
+///
+/// - Parameters:
+///   - input, filter: the forward pass's operands (`input` is only read when the filter gradient is
+///     needed; `filter` only for the input gradient).
+///   - outputGradient: `[N, O, OH, OW]`.
+///   - strides, padding, dilations, groups: as in the forward pass.
+///   - needInput, needFilter, needBias: which gradients to compute; the others are `nil`.
+/// - Returns: `input` `[N, C, H, W]`, `filter` `[O, C/groups, KH, KW]`, `bias` `[O]`.
+public func conv2DPullback(
+    _ input: Tensor, filter: Tensor, outputGradient: Tensor, strides: (Int, Int) = (1, 1),
+    padding: Padding2D = .zero, dilations: (Int, Int) = (1, 1), groups: Int = 1,
+    needInput: Bool = true, needFilter: Bool = true, needBias: Bool = true
+) -> (input: Tensor?, filter: Tensor?, bias: Tensor?) {
+    let geo = Conv2DGeometry(input: input.shape, filter: filter.shape, strides: strides, padding: padding,
+                             dilations: dilations, groups: groups)
+    precondition(outputGradient.shape == [geo.n, geo.o, geo.oh, geo.ow],
+                 "conv2DPullback: output gradient \(outputGradient.shape), expected \([geo.n, geo.o, geo.oh, geo.ow])")
+    let dx = needInput ? conv2DInputGradient(geo, filter: filter, outputGradient: outputGradient) : nil
+    let df = needFilter ? conv2DFilterGradient(geo, input: input, outputGradient: outputGradient) : nil
+    let db = needBias ? conv2DBiasGradient(outputGradient) : nil
+    return (dx, df, db)
+}
+
+/// The bias gradient of a convolution: the output gradient `[N, O, ...]` summed over the batch and
+/// every spatial position, `[O]`.
+public func conv2DBiasGradient(_ outputGradient: Tensor) -> Tensor {
+    precondition(outputGradient.rank >= 2, "conv2DBiasGradient: rank \(outputGradient.rank)")
+    let n = outputGradient.shape[0], o = outputGradient.shape[1]
+    let p = outputGradient.count / max(1, n * o)
+    var db = Tensor(zeros: [o])
+    outputGradient.withUnsafeBufferPointer { g in
+        db.withUnsafeMutableBufferPointer { d in
+            let gp = g.baseAddress, dp = d.baseAddress!
+            parallelFor(o, minimumChunk: max(1, 65_536 / max(1, n * p))) { range in
+                guard let gp else { return }
+                for ch in range {
+                    var total: Float = 0
+                    for i in 0..<n {
+                        let plane = gp + (i * o + ch) * p
+                        var s: Float = 0
+                        for j in 0..<p { s += plane[j] }
+                        total += s
+                    }
+                    dp[ch] = total
+                }
+            }
+        }
+    }
+    return db
+}
+
+private func conv2DInputGradient(_ geo: Conv2DGeometry, filter: Tensor, outputGradient: Tensor) -> Tensor {
+    var dx = Tensor(uninitializedShape: [geo.n, geo.c, geo.h, geo.w])
+    if dx.count == 0 { return dx }
+    let hw = geo.h * geo.w, p = geo.p, k = geo.k, og = geo.og, cgCount = geo.cg
+    if k == 0 || p == 0 {
+        return Tensor(zeros: dx.shape)
+    }
+    filter.withUnsafeBufferPointer { fb in
+        outputGradient.withUnsafeBufferPointer { gb in
+            dx.withUnsafeMutableBufferPointer { db in
+                let f = fb.baseAddress!, dy = gb.baseAddress!, d = db.baseAddress!
+                if geo.isDepthwise {
+                    let cgeo = GeometryBox(geo.cGeometry(channels: geo.c))
+                    let multiplier = Int32(geo.o / geo.c)
+                    let minimumChunk = max(1, 32_768 / max(1, p * geo.kh * geo.kw))
+                    parallelFor(geo.n * geo.c, minimumChunk: minimumChunk) { range in
+                        let status = ck_depthwise_conv2d_backward_input(
+                            dy, f, d, cgeo.pointer, multiplier, Int32(range.lowerBound), Int32(range.upperBound))
+                        precondition(status == 0, "conv2DPullback: out of memory in the depthwise kernel")
+                    }
+                    return
+                }
+                let cgeo = GeometryBox(geo.cGeometry(channels: cgCount))
+                let pointwise = geo.isPointwise
+                let units = geo.n * geo.groups
+                // One unit per (image, group): dcol = W_gᵀ · dY_g, then col2im (overlapping windows
+                // make units the finest independent split).
+                let perUnit = { (unit: Int, column: UnsafeMutablePointer<Float>?, parallelCol2im: Bool) in
+                    let g = unit % geo.groups, n = unit / geo.groups
+                    let dyg = dy + (n * geo.o + g * og) * p
+                    let dxg = d + (n * geo.c + g * cgCount) * hw
+                    let wg = f + g * og * k
+                    if let column {
+                        BLAS.sgemm(transposeA: true, m: k, n: p, k: og, a: wg, lda: k, b: dyg, ldb: p,
+                                   c: column, ldc: p)
+                        let planes = UnsafeMutableBufferPointer(start: dxg, count: cgCount * hw)
+                        if parallelCol2im {
+                            parallelFor(cgCount, minimumChunk: max(1, 16_384 / max(1, p * geo.kh * geo.kw))) { r in
+                                UnsafeMutableBufferPointer(rebasing: planes[(r.lowerBound * hw)..<(r.upperBound * hw)])
+                                    .update(repeating: 0)
+                                ck_col2im(column + r.lowerBound * geo.kh * geo.kw * p, p, cgeo.pointer,
+                                          Int32(r.lowerBound), Int32(r.upperBound), 0, Int32(p), dxg)
+                            }
+                        } else {
+                            planes.update(repeating: 0)
+                            ck_col2im(column, p, cgeo.pointer, 0, Int32(cgCount), 0, Int32(p), dxg)
+                        }
+                    } else {
+                        BLAS.sgemm(transposeA: true, m: k, n: p, k: og, a: wg, lda: k, b: dyg, ldb: p,
+                                   c: dxg, ldc: hw)
+                    }
+                }
+                if units >= ComputeSettings.threadCount && ComputeSettings.threadCount > 1 {
+                    runGEMMItems(units) { range in
+                        let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                        defer { column?.deallocate() }
+                        for unit in range { perUnit(unit, column, false) }
+                    }
+                } else {
+                    let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                    defer { column?.deallocate() }
+                    for unit in 0..<units { perUnit(unit, column, true) }
+                }
+            }
+        }
+    }
+    return dx
+}
+
+private func conv2DFilterGradient(_ geo: Conv2DGeometry, input: Tensor, outputGradient: Tensor) -> Tensor {
+    var df = Tensor(zeros: [geo.o, geo.cg, geo.kh, geo.kw])
+    let hw = geo.h * geo.w, p = geo.p, k = geo.k, og = geo.og, cgCount = geo.cg
+    if df.count == 0 || geo.n == 0 || p == 0 { return df }
+    input.withUnsafeBufferPointer { xb in
+        outputGradient.withUnsafeBufferPointer { gb in
+            df.withUnsafeMutableBufferPointer { fb in
+                let x = xb.baseAddress!, dy = gb.baseAddress!, dw = fb.baseAddress!
+                if geo.isDepthwise {
+                    let cgeo = GeometryBox(geo.cGeometry(channels: geo.c))
+                    let multiplier = Int32(geo.o / geo.c)
+                    parallelFor(geo.o) { range in
+                        let status = ck_depthwise_conv2d_backward_filter(
+                            x, dy, dw, cgeo.pointer, multiplier, Int32(geo.n),
+                            Int32(range.lowerBound), Int32(range.upperBound))
+                        precondition(status == 0, "conv2DPullback: out of memory in the depthwise kernel")
+                    }
+                    return
+                }
+                let cgeo = GeometryBox(geo.cGeometry(channels: cgCount))
+                let pointwise = geo.isPointwise
+                // dW_g (Og×K) = Σ_n dY_g[n] (Og×P) · col_g[n]ᵀ (P×K). Groups are independent.
+                let perGroup = { (g: Int, column: UnsafeMutablePointer<Float>?, parallelIm2col: Bool) in
+                    for n in 0..<geo.n {
+                        let image = x + (n * geo.c + g * cgCount) * hw
+                        let dyg = dy + (n * geo.o + g * og) * p
+                        let bMatrix: UnsafePointer<Float>
+                        let ldb: Int
+                        if let column {
+                            if parallelIm2col {
+                                parallelFor(cgCount, minimumChunk: max(1, 16_384 / max(1, p * geo.kh * geo.kw))) { r in
+                                    ck_im2col(image, cgeo.pointer, Int32(r.lowerBound), Int32(r.upperBound), 0, Int32(p),
+                                              column + r.lowerBound * geo.kh * geo.kw * p, p)
+                                }
+                            } else {
+                                ck_im2col(image, cgeo.pointer, 0, Int32(cgCount), 0, Int32(p), column, p)
+                            }
+                            bMatrix = UnsafePointer(column)
+                            ldb = p
+                        } else {
+                            bMatrix = image
+                            ldb = hw
+                        }
+                        BLAS.sgemm(transposeB: true, m: og, n: k, k: p, a: dyg, lda: p, b: bMatrix, ldb: ldb,
+                                   beta: n == 0 ? 0 : 1, c: dw + g * og * k, ldc: k)
+                    }
+                }
+                if geo.groups >= ComputeSettings.threadCount && ComputeSettings.threadCount > 1 {
+                    runGEMMItems(geo.groups) { range in
+                        let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                        defer { column?.deallocate() }
+                        for g in range { perGroup(g, column, false) }
+                    }
+                } else {
+                    let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                    defer { column?.deallocate() }
+                    for g in 0..<geo.groups { perGroup(g, column, true) }
+                }
+            }
+        }
+    }
+    return df
+}
+
+/// A heap copy of a C geometry whose address can be shared by concurrent kernel calls.
+private final class GeometryBox {
+    let pointer: UnsafeMutablePointer<ck_conv_geom>
+    init(_ value: ck_conv_geom) {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: value)
+    }
+    deinit { pointer.deallocate() }
+}

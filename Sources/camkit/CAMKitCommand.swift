@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `camkit` command: explain what an image classifier looks at.
+@main
+struct CAMKitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "camkit",
+        abstract: "Explain what an image classifier looks at: class-activation maps for ONNX models.",
+        version: "0.1.0",
+        subcommands: [Predict.self, Layers.self, Benchmark.self],
+        defaultSubcommand: Predict.self
+    )
+}

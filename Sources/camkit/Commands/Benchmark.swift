@@ -1,0 +1,91 @@
+import ArgumentParser
+import CAMKit
+import Foundation
+
+/// `camkit benchmark`: load and forward timings, like `onnxruntime_perf_test`.
+struct Benchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time model load and forward passes: median and spread in milliseconds, achieved GFLOP/s.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Batch size.")
+    var batch: Int = 1
+
+    @Option(name: .long, help: "Timed runs (after warm-up).")
+    var runs: Int = 20
+
+    @Option(name: .long, help: "Untimed warm-up runs.")
+    var warmup: Int = 3
+
+    @Option(name: .long, help: "Threads for CAMKit's kernels and the BLAS (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads {
+            ComputeSettings.threadCount = threads
+            BLAS.threadCount = threads
+        }
+        let loadStart = DispatchTime.now()
+        let classifier = try modelOptions.load()
+        let loadMs = milliseconds(since: loadStart)
+        let shape = try inputShape(of: classifier, batch: batch)
+        var generator = SystemRandomNumberGenerator()
+        let input = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &generator) })
+        let planStart = DispatchTime.now()
+        let plan = try classifier.graph.plan(forInputShapes: [shape])
+        let planMs = milliseconds(since: planStart)
+        for _ in 0..<warmup { _ = try plan.run([input]) }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now()
+            _ = try plan.run([input])
+            times.append(milliseconds(since: start))
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        let gflops = 2 * Double(plan.multiplyAccumulateCount) / (median * 1e6)
+        let stats: [String: Any] = [
+            "model": classifier.url.lastPathComponent, "batch": batch, "runs": runs,
+            "load_ms": loadMs, "plan_ms": planMs,
+            "forward_ms": ["median": median, "min": times.first ?? 0, "max": times.last ?? 0,
+                           "p90": times[min(times.count - 1, times.count * 9 / 10)]],
+            "gflops": gflops, "threads": ComputeSettings.threadCount, "blas": BLAS.coreName,
+            "peak_rss_mb": peakResidentMegabytes(),
+        ]
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: stats, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("model \(classifier.url.lastPathComponent), input \(shape), \(plan.stepCount) kernels, BLAS \(BLAS.coreName)")
+            print(String(format: "load %.1f ms, plan %.1f ms", loadMs, planMs))
+            print(String(format: "forward median %.2f ms (min %.2f, max %.2f) over %d runs, %.1f GFLOP/s",
+                         median, times.first ?? 0, times.last ?? 0, runs, gflops))
+        }
+    }
+}
+
+/// The process's peak resident set size in MiB.
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    #if canImport(Glibc)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    return Double(usage.ru_maxrss) / 1_048_576
+    #endif
+}
+
+/// Milliseconds elapsed since `start`.
+func milliseconds(since start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+}

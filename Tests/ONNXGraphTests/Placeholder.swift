@@ -1,4 +1,0 @@
-import Testing
-@testable import ONNXGraph
-
-@Test func placeholderONNXGraph() { #expect(true) }
