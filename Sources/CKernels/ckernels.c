@@ -18,27 +18,39 @@
 #define CK_SUFFIX avx512
 #define CK_ATTR __attribute__((target("avx512f")))
 #define CK_VL 16
+#define CK_EVENS 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define CK_ODDS 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
 #include "depthwise_impl.h"
 #undef CK_SUFFIX
 #undef CK_ATTR
 #undef CK_VL
+#undef CK_EVENS
+#undef CK_ODDS
 
 #define CK_SUFFIX avx2
 #define CK_ATTR __attribute__((target("avx2,fma")))
 #define CK_VL 8
+#define CK_EVENS 0, 2, 4, 6, 8, 10, 12, 14
+#define CK_ODDS 1, 3, 5, 7, 9, 11, 13, 15
 #include "depthwise_impl.h"
 #undef CK_SUFFIX
 #undef CK_ATTR
 #undef CK_VL
+#undef CK_EVENS
+#undef CK_ODDS
 #endif
 
 #define CK_SUFFIX portable
 #define CK_ATTR
 #define CK_VL 4
+#define CK_EVENS 0, 2, 4, 6
+#define CK_ODDS 1, 3, 5, 7
 #include "depthwise_impl.h"
 #undef CK_SUFFIX
 #undef CK_ATTR
 #undef CK_VL
+#undef CK_EVENS
+#undef CK_ODDS
 
 // MARK: - Dispatch
 

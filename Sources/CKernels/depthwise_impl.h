@@ -4,6 +4,7 @@
 //   CK_SUFFIX  a token appended to every function name (avx512, avx2, portable)
 //   CK_ATTR    the function attributes (e.g. __attribute__((target("avx2,fma"))))
 //   CK_VL      the number of Float32 lanes of the vector type (16, 8, 4)
+//   CK_EVENS, CK_ODDS  shuffle indices picking the even / odd lanes of two concatenated vectors
 // The kernels use clang/GCC vector extensions; with the target attribute the vector type maps
 // to zmm / ymm registers, and `acc + w * x` contracts to an FMA.
 //
@@ -61,6 +62,36 @@ static inline __attribute__((always_inline)) CK_ATTR void CK_FN(dw_fill)(
             if (n > W) n = W;
             if (n > 0) __builtin_memcpy(row + lead, xr, (size_t)n * sizeof(float));
             for (int j = lead + (n > 0 ? n : 0); j < PLn; j++) row[j] = 0;
+        } else if (SW == 2) {
+            // Split even and odd columns with vector shuffles where both phases are inside the
+            // image; scalar at the edges.
+            float *d0 = row, *d1 = row + PLn;
+            int lo0 = PL > 0 ? (PL + 1) / 2 : 0, hi0 = W + PL > 0 ? (W + PL + 1) / 2 : 0;
+            int lo1 = PL - 1 > 0 ? PL / 2 : 0, hi1 = W + PL - 1 > 0 ? (W + PL) / 2 : 0;
+            int lo = lo0 > lo1 ? lo0 : lo1, hi = hi0 < hi1 ? hi0 : hi1;
+            if (hi > PLn) hi = PLn;
+            if (lo > hi) lo = hi;
+            const float *src = xr - PL;
+            memset(d0, 0, (size_t)PLn * sizeof(float));
+            memset(d1, 0, (size_t)PLn * sizeof(float));
+            int j = lo;
+            for (; j + CK_VL <= hi; j += CK_VL) {
+                VF a = CK_FN(load)(src + 2 * j), b = CK_FN(load)(src + 2 * j + CK_VL);
+                CK_FN(store)(d0 + j, __builtin_shufflevector(a, b, CK_EVENS));
+                CK_FN(store)(d1 + j, __builtin_shufflevector(a, b, CK_ODDS));
+            }
+            // The few elements left at either edge (scalar: vectorising these as masked gathers
+            // cost more than the whole interior).
+            if (hi0 > PLn) hi0 = PLn;
+            if (hi1 > PLn) hi1 = PLn;
+#pragma clang loop vectorize(disable)
+            for (int k = lo0; k < lo && k < hi0; k++) d0[k] = src[2 * k];
+#pragma clang loop vectorize(disable)
+            for (int k = j > lo0 ? j : lo0; k < hi0; k++) d0[k] = src[2 * k];
+#pragma clang loop vectorize(disable)
+            for (int k = lo1; k < lo && k < hi1; k++) d1[k] = src[2 * k + 1];
+#pragma clang loop vectorize(disable)
+            for (int k = j > lo1 ? j : lo1; k < hi1; k++) d1[k] = src[2 * k + 1];
         } else {
             for (int f = 0; f < SW; f++) {
                 float *dst = row + (long)f * PLn;
@@ -71,11 +102,8 @@ static inline __attribute__((always_inline)) CK_ATTR void CK_FN(dw_fill)(
                 if (lo > hi) lo = hi;
                 for (int j = 0; j < lo; j++) dst[j] = 0;
                 const float *src = xr + f - PL;
-                if (SW == 2) {
-                    for (int j = lo; j < hi; j++) dst[j] = src[2 * j];
-                } else {
-                    for (int j = lo; j < hi; j++) dst[j] = src[(long)j * SW];
-                }
+#pragma clang loop vectorize(disable)
+                for (int j = lo; j < hi; j++) dst[j] = src[(long)j * SW];
                 for (int j = hi; j < PLn; j++) dst[j] = 0;
             }
         }
@@ -102,12 +130,18 @@ static inline __attribute__((always_inline)) CK_ATTR void CK_FN(dw_plane)(
         }
         float *yr = yp + (long)oy * OW;
         for (int ox = 0; ox < OW; ox += CK_VL) {
-            VF acc = bv;
+            // One accumulator per kernel row: KH independent FMA chains of length KW instead of
+            // one chain of KH·KW (the FMA latency, not the throughput, bounds small planes).
+            VF part[KH];
             for (int ki = 0; ki < KH; ki++) {
                 const float *rp = rows[ki] + ox;
-                for (int kj = 0; kj < KW; kj++)
-                    acc = acc + CK_FN(splat)(wp[ki * KW + kj]) * CK_FN(load)(rp + offs[kj]);
+                VF a = CK_FN(splat)(wp[ki * KW]) * CK_FN(load)(rp + offs[0]);
+                for (int kj = 1; kj < KW; kj++)
+                    a = a + CK_FN(splat)(wp[ki * KW + kj]) * CK_FN(load)(rp + offs[kj]);
+                part[ki] = a;
             }
+            VF acc = bv;
+            for (int ki = 0; ki < KH; ki++) acc = acc + part[ki];
             if (clamp) acc = CK_FN(clampv)(acc, lov, hiv);
             if (ox + CK_VL <= OW) {
                 CK_FN(store)(yr + ox, acc);

@@ -48,14 +48,17 @@ public func camOverlay(_ image: RGBImage, mask: Tensor, colormap: Colormap = .je
     let blocks = max(1, min(count, 4 * ComputeSettings.threadCount))
     var blockMax = [Float](repeating: 0, count: blocks)
     var out = [UInt8](repeating: 0, count: count * 3)
+    // The two products depend on one byte each: tabulate them (same Float32 operations, so the
+    // results are unchanged) instead of recomputing two divisions per channel value.
+    let heatTerm = table.map { heatWeight * (Float($0) / 255) }
+    let imageTerm = (0..<256).map { imageWeight * (Float($0) / 255) }
     mask.withUnsafeBufferPointer { mp in
         image.pixels.withUnsafeBufferPointer { pp in
-            table.withUnsafeBufferPointer { tp in
-                let m = mp.baseAddress!, px = pp.baseAddress!, t = tp.baseAddress!
+            heatTerm.withUnsafeBufferPointer { hp in
+            imageTerm.withUnsafeBufferPointer { ip in
+                let m = mp.baseAddress!, px = pp.baseAddress!, ht = hp.baseAddress!, it = ip.baseAddress!
                 @inline(__always) func blend(_ i: Int, _ c: Int, _ k: Int) -> Float {
-                    let heat = Float(t[k + c]) / 255
-                    let img = Float(px[3 * i + c]) / 255
-                    return heatWeight * heat + imageWeight * img
+                    ht[k + c] + it[Int(px[3 * i + c])]
                 }
                 blockMax.withUnsafeMutableBufferPointer { bm in
                     parallelFor(blocks) { range in
@@ -83,6 +86,7 @@ public func camOverlay(_ image: RGBImage, mask: Tensor, colormap: Colormap = .je
                         }
                     }
                 }
+            }
             }
         }
     }

@@ -110,6 +110,7 @@ private let convCases: [ConvCase] = [
     ConvCase(n: 1, c: 2, h: 9, w: 10, o: 4, kh: 3, kw: 2, strides: (1, 3), dilations: (2, 2),
              padding: .symmetric(height: 2, width: 1), groups: 2, bias: false),          // multiplier 2, generic k
     ConvCase(n: 1, c: 3, h: 1, w: 20, o: 3, kh: 1, kw: 4, strides: (1, 2), groups: 3),   // 1-D depthwise
+    ConvCase(n: 1, c: 2, h: 9, w: 45, o: 2, strides: (2, 2), padding: .symmetric(height: 1, width: 1), groups: 2),
 ]
 
 @Test("conv2D matches the naive definition", arguments: convCases.indices)

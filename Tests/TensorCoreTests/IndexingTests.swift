@@ -69,16 +69,20 @@ private func ravel(_ idx: [Int], _ shape: [Int]) -> Int {
 
 /// CPython's `PySlice_AdjustIndices` — an independent formulation of the clamping rules ONNX
 /// copies from NumPy — returning the kept indices of an axis of extent n.
+///
+/// One deliberate difference, where ONNX (spec and ONNX Runtime) differs from NumPy: with a
+/// negative step, a start below −n clamps to index 0 (so `x[-20:-20:-1]` keeps element 0), where
+/// Python yields nothing.
 private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int] {
-    func adjust(_ v: Int) -> Int {
+    func adjust(_ v: Int, isStart: Bool) -> Int {
         if v < 0 {
             let w = v + n
-            return w < 0 ? (step < 0 ? -1 : 0) : w
+            return w < 0 ? (step < 0 && !isStart ? -1 : 0) : w
         }
         return v >= n ? (step < 0 ? n - 1 : n) : v
     }
-    var i = adjust(start)
-    let e = adjust(end)
+    var i = adjust(start, isStart: true)
+    let e = adjust(end, isStart: false)
     var out: [Int] = []
     while step > 0 ? i < e : i > e {
         out.append(i)
@@ -102,6 +106,9 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
     #expect(s(20, 30) == [])
     #expect(s(-20, 2) == [0, 1])
     #expect(s(3, -20, -1) == [3, 2, 1, 0])
+    #expect(s(-20, -20, -1) == [0])                            // ONNX clamps start to 0, NumPy gives []
+    #expect(s(9, Int(Int32.max), -1) == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0])  // ONNX Runtime: INT_MAX end means "all"
+    #expect(s(9, Int(Int64.max), -1) == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
     for start in -12...12 {
         for end in -12...12 {
             for step in [-3, -2, -1, 1, 2, 4] {

@@ -187,3 +187,24 @@ private func close(_ a: [Float], _ b: [Float], _ tol: Float) -> Bool {
     checkPullback([1, 3, 7, 7], seed: 99, { resizedBilinear($0, height: 32, width: 32, alignCorners: true) },
                   { resizedBilinearPullback($0, inputShape: [1, 3, 7, 7], alignCorners: true) })
 }
+
+@Test func antialiasedLinearDownscale() {
+    // 8 → 4 with half_pixel: a triangle of half-width 2 centred at (i + 0.5)·2; the tap left of
+    // index 0 folds onto it (ONNX Runtime with exclude_outside = 0), weights normalised by 2.
+    let x = Tensor(shape: [8], scalars: (0..<8).map(Float.init))
+    let y = resized(x, toShape: [4], scales: [0.5], mode: .linear, coordinateTransformation: .halfPixel, antialias: true)
+    let expected: [Float] = [0.625, 2.5, 4.5, 6.375]
+    #expect(close(y.scalars, expected, 1e-6))
+    // Upscaling with antialias is plain bilinear.
+    var rng = SeededGenerator(seed: 70)
+    let z = randomTensor([1, 2, 5, 6], &rng)
+    let a = resized(z, toShape: [1, 2, 9, 13], scales: [1, 1, 1.8, 13.0 / 6], mode: .linear,
+                    coordinateTransformation: .halfPixel, antialias: true)
+    let b = resized(z, toShape: [1, 2, 9, 13], scales: [1, 1, 1.8, 13.0 / 6], mode: .linear, coordinateTransformation: .halfPixel)
+    #expect(close(a.scalars, b.scalars, 1e-5))
+    checkPullback([1, 2, 9, 10], seed: 71,
+                  { resized($0, toShape: [1, 2, 4, 3], scales: [1, 1, 0.45, 0.3], mode: .linear,
+                            coordinateTransformation: .halfPixel, antialias: true) },
+                  { resizePullback($0, inputShape: [1, 2, 9, 10], scales: [1, 1, 0.45, 0.3], mode: .linear,
+                                   coordinateTransformation: .halfPixel, antialias: true) })
+}

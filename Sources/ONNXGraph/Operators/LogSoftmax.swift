@@ -45,6 +45,6 @@ struct LogSoftmaxOperator: DifferentiableOperator {
               let y = outputs.first else { return [nil] }
         let view = try kernelView(y.shape)
         return [logSoftmaxPullback(output: y.reshaped(to: view.shape), gradient: g.reshaped(to: view.shape),
-                                alongAxis: view.axis).reshaped(to: y.shape)]
+                                   alongAxis: view.axis).reshaped(to: y.shape)]
     }
 }

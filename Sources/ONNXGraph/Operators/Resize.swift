@@ -5,8 +5,9 @@ import TensorCore
 // nearest_mode), 13, 18 (axes, keep_aspect_ratio_policy, antialias), 19 (half_pixel_symmetric)
 // (CAMKit: 11–21). Modes nearest (any dtype) and linear (float32, every resized axis; PyTorch's
 // bilinear exports resize the last two). Supported coordinate modes: half_pixel,
-// pytorch_half_pixel, align_corners, asymmetric, half_pixel_symmetric. Not supported: cubic,
-// tf_crop_and_resize (the roi input), antialias = 1. scales/sizes must be constant; exactly one is given.
+// pytorch_half_pixel, align_corners, asymmetric, half_pixel_symmetric; antialias = 1 for linear
+// (ONNX Runtime's Pillow-style filter). Not supported: cubic, tf_crop_and_resize (the roi input).
+// scales/sizes must be constant; exactly one is given.
 
 /// ONNX `Resize`.
 struct ResizeOperator: DifferentiableOperator {
@@ -18,6 +19,8 @@ struct ResizeOperator: DifferentiableOperator {
     let axes: [Int]?
     /// `stretch`, `not_larger` or `not_smaller` (opset 18).
     let keepAspectRatioPolicy: String
+    /// Whether linear resizing widens its filter when downscaling (opset 18 `antialias`).
+    let antialias: Bool
     /// Whether inputs follow the opset-11 layout (X, roi, scales, sizes) rather than (X, scales).
     let hasROIInput: Bool
 
@@ -41,7 +44,7 @@ struct ResizeOperator: DifferentiableOperator {
                                 + ResizeCoordinateTransformation.allCases.map(\.rawValue).joined(separator: ", ") + ")")
         }
         transformation = ct
-        guard try node.int("antialias", default: 0) == 0 else { throw OperatorError("antialias = 1 is not supported") }
+        antialias = try node.int("antialias", default: 0) != 0
         axes = try node.ints("axes")
         keepAspectRatioPolicy = try node.string("keep_aspect_ratio_policy", default: "stretch")
         guard ["stretch", "not_larger", "not_smaller"].contains(keepAspectRatioPolicy) else {
@@ -123,7 +126,8 @@ struct ResizeOperator: DifferentiableOperator {
     func run(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
         let p = try plan(inputs, x)
-        return [resized(x, toShape: p.shape, scales: p.scales, mode: mode, coordinateTransformation: transformation)]
+        return [resized(x, toShape: p.shape, scales: p.scales, mode: mode, coordinateTransformation: transformation,
+                        antialias: antialias)]
     }
 
     func pullback(inputs: [Tensor?], outputs: [Tensor], outputGradients: [Tensor?], needed: [Bool],
@@ -132,7 +136,8 @@ struct ResizeOperator: DifferentiableOperator {
         guard let g = ShapingSupport.gradient(outputGradients), ShapingSupport.wants(needed, inputs, 0),
               let x = inputs[0] else { return result }
         let p = try plan(inputs, x)
-        result[0] = resizePullback(g, inputShape: x.shape, scales: p.scales, mode: mode, coordinateTransformation: transformation)
+        result[0] = resizePullback(g, inputShape: x.shape, scales: p.scales, mode: mode,
+                                   coordinateTransformation: transformation, antialias: antialias)
         return result
     }
 }

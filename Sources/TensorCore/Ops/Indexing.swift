@@ -30,7 +30,10 @@ public struct SliceRange: Sendable, Equatable {
 /// Follows the ONNX `Slice` spec: negative starts/ends count from the end; then for a positive
 /// step start and end are clamped to `[0, n]`, for a negative step start to `[0, n−1]` and end to
 /// `[−1, n−1]`, so huge values such as `Int64.max`/`Int64.min` mean "to the end"/"to the
-/// beginning". Dims not named in `axes` are kept whole.
+/// beginning". Like ONNX Runtime, an end of `Int32.max` or `Int64.max` means "through the last
+/// element in the step's direction" also for negative steps. Note that with a negative step a start
+/// below `−n` clamps to 0 and keeps element 0, where NumPy keeps nothing (the ONNX rule).
+/// Dims not named in `axes` are kept whole.
 /// - Parameters:
 ///   - axes: the axes the bounds apply to (negative counts from the end); `nil` means `0..<starts.count`.
 ///   - steps: one non-zero step per axis; `nil` means all 1.
@@ -51,7 +54,11 @@ public func sliceRanges(shape: [Int], starts: [Int], ends: [Int], axes: [Int]? =
         precondition(step != 0, "slice step 0")
         var start = starts[i], end = ends[i]
         if start < 0 { start += n }
-        if end < 0 { end += n }
+        if end == Int(Int32.max) || end == Int(Int64.max) {
+            end = step < 0 ? -1 : n     // ONNX Runtime: INT_MAX means "to the end" in either direction
+        } else if end < 0 {
+            end += n
+        }
         let count: Int
         if step > 0 {
             start = min(max(start, 0), n)

@@ -85,37 +85,80 @@ private func nearestMap(inCount n: Int, outCount m: Int, scale: Float, _ ct: Res
     }
 }
 
-/// One axis of linear interpolation: output `i` = `(1 − w[i])·in[i0[i]] + w[i]·in[i1[i]]`.
+/// One axis of linear interpolation as a small filter: output `i` is
+/// `Σ_t weight[i·taps + t] · input[index[i·taps + t]]` along `axis`.
 private struct LinearAxis {
     var axis: Int
     var inCount: Int
-    var i0: [Int]
-    var i1: [Int]
-    var w: [Float]
+    var outCount: Int
+    var taps: Int
+    var index: [Int]
+    var weight: [Float]
+
     var isIdentity: Bool {
-        i0.count == inCount && i0.indices.allSatisfy { i0[$0] == $0 && w[$0] == 0 }
+        guard outCount == inCount else { return false }
+        for i in 0..<outCount {
+            for t in 0..<taps {
+                let w = weight[i * taps + t], j = index[i * taps + t]
+                if w != 0 && !(j == i && w == 1) { return false }
+            }
+        }
+        return true
     }
 }
 
+/// Two-tap linear interpolation with the input coordinate clamped to `[0, n − 1]` (ONNX Runtime,
+/// PyTorch, OpenCV).
 private func linearAxis(_ axis: Int, inCount n: Int, outCount m: Int, scale: Float,
                         _ ct: ResizeCoordinateTransformation) -> LinearAxis {
-    var i0 = [Int](repeating: 0, count: m), i1 = i0, w = [Float](repeating: 0, count: m)
+    var index = [Int](repeating: 0, count: 2 * m), weight = [Float](repeating: 0, count: 2 * m)
     for i in 0..<m {
         var x = sourceCoordinate(i, scale: scale, inCount: n, outCount: m, ct)
         x = max(0, min(x, Float(n - 1)))
         if !x.isFinite { x = 0 }
         let a = min(Int(x), n - 1)
         let b = min(a + 1, n - 1)
-        i0[i] = a
-        i1[i] = b
-        w[i] = b == a ? 0 : x - Float(a)
+        let w = b == a ? 0 : x - Float(a)
+        index[2 * i] = a
+        index[2 * i + 1] = b
+        weight[2 * i] = 1 - w
+        weight[2 * i + 1] = w
     }
-    return LinearAxis(axis: axis, inCount: n, i0: i0, i1: i1, w: w)
+    return LinearAxis(axis: axis, inCount: n, outCount: m, taps: 2, index: index, weight: weight)
+}
+
+/// Antialiased linear interpolation (ONNX `antialias = 1`, as ONNX Runtime and Pillow compute it):
+/// a triangle filter widened by the downscaling factor, centred on the transformed coordinate;
+/// taps outside the input fold onto the edge element, weights are normalised to sum to 1.
+private func antialiasedLinearAxis(_ axis: Int, inCount n: Int, outCount m: Int, scale rscale: Float,
+                                   _ ct: ResizeCoordinateTransformation) -> LinearAxis {
+    let scale = 1 / rscale
+    let support: Float = scale >= 1 ? scale : 1
+    let invScale: Float = scale >= 1 ? 1 / scale : 1
+    let taps = Int(support.rounded(.up)) * 2 + 1
+    var index = [Int](repeating: 0, count: taps * m), weight = [Float](repeating: 0, count: taps * m)
+    for i in 0..<m {
+        let center = 0.5 + (scale == 1 ? Float(i) : sourceCoordinate(i, scale: rscale, inCount: n, outCount: m, ct))
+        let xmin = Int((center - support + 0.5).rounded(.down))
+        let xmax = Int((center + support + 0.5).rounded(.down))
+        var total: Float = 0
+        var t = 0
+        for x in xmin..<max(xmin, xmax) where t < taps {
+            let w = max(0, 1 - abs((Float(x) - center + 0.5) * invScale))
+            index[i * taps + t] = min(max(x, 0), n - 1)
+            weight[i * taps + t] = w
+            total += w
+            t += 1
+        }
+        let inv: Float = total == 0 ? 1 : 1 / total
+        for k in 0..<taps { weight[i * taps + k] *= inv }
+    }
+    return LinearAxis(axis: axis, inCount: n, outCount: m, taps: taps, index: index, weight: weight)
 }
 
 /// Applies one linear axis to a Float32 tensor (forward).
 private func applyLinear(_ x: Tensor, _ ax: LinearAxis) -> Tensor {
-    let n = ax.inCount, m = ax.i0.count
+    let n = ax.inCount, m = ax.outCount, taps = ax.taps
     var outShape = x.shape
     outShape[ax.axis] = m
     var out = Tensor(uninitializedShape: outShape)
@@ -123,26 +166,36 @@ private func applyLinear(_ x: Tensor, _ ax: LinearAxis) -> Tensor {
     if out.count == 0 { return out }
     x.withUnsafeBufferPointer { xb in
         out.withUnsafeMutableBufferPointer { ob in
-            ax.i0.withUnsafeBufferPointer { i0 in
-                ax.i1.withUnsafeBufferPointer { i1 in
-                    ax.w.withUnsafeBufferPointer { w in
-                        let s = UncheckedSendable(xb.baseAddress!), d = UncheckedSendable(ob.baseAddress!)
-                        let p0 = UncheckedSendable(i0.baseAddress!), p1 = UncheckedSendable(i1.baseAddress!)
-                        let pw = UncheckedSendable(w.baseAddress!)
-                        parallelFor(outer, minimumChunk: max(1, (1 << 14) / max(1, m * inner))) { range in
-                            let i0 = p0.value, i1 = p1.value, w = pw.value
-                            for o in range {
-                                let sp = s.value + o * n * inner, dp = d.value + o * m * inner
-                                if inner == 1 {
+            ax.index.withUnsafeBufferPointer { ib in
+                ax.weight.withUnsafeBufferPointer { wb in
+                    let s = UncheckedSendable(xb.baseAddress!), d = UncheckedSendable(ob.baseAddress!)
+                    let pi = UncheckedSendable(ib.baseAddress!), pw = UncheckedSendable(wb.baseAddress!)
+                    parallelFor(outer, minimumChunk: max(1, (1 << 14) / max(1, m * inner * taps))) { range in
+                        let idx = pi.value, w = pw.value
+                        for o in range {
+                            let sp = s.value + o * n * inner, dp = d.value + o * m * inner
+                            if inner == 1 {
+                                if taps == 2 {
                                     for i in 0..<m {
-                                        let a = sp[i0[i]], b = sp[i1[i]]
-                                        dp[i] = a + w[i] * (b - a)
+                                        dp[i] = w[2 * i] * sp[idx[2 * i]] + w[2 * i + 1] * sp[idx[2 * i + 1]]
                                     }
                                 } else {
                                     for i in 0..<m {
-                                        let a = sp + i0[i] * inner, b = sp + i1[i] * inner, t = dp + i * inner
-                                        let wi = w[i]
-                                        for k in 0..<inner { t[k] = a[k] + wi * (b[k] - a[k]) }
+                                        var acc: Float = 0
+                                        for t in 0..<taps { acc += w[i * taps + t] * sp[idx[i * taps + t]] }
+                                        dp[i] = acc
+                                    }
+                                }
+                            } else {
+                                for i in 0..<m {
+                                    let row = dp + i * inner
+                                    let w0 = w[i * taps], a = sp + idx[i * taps] * inner
+                                    for k in 0..<inner { row[k] = w0 * a[k] }
+                                    for t in 1..<taps {
+                                        let wt = w[i * taps + t]
+                                        if wt == 0 { continue }
+                                        let b = sp + idx[i * taps + t] * inner
+                                        for k in 0..<inner { row[k] += wt * b[k] }
                                     }
                                 }
                             }
@@ -157,7 +210,7 @@ private func applyLinear(_ x: Tensor, _ ax: LinearAxis) -> Tensor {
 
 /// The adjoint of ``applyLinear(_:_:)``: from a gradient of the pass's output to its input.
 private func applyLinearAdjoint(_ g: Tensor, _ ax: LinearAxis) -> Tensor {
-    let n = ax.inCount, m = ax.i0.count
+    let n = ax.inCount, m = ax.outCount, taps = ax.taps
     var inShape = g.shape
     inShape[ax.axis] = n
     var out = Tensor(zeros: inShape)
@@ -165,23 +218,21 @@ private func applyLinearAdjoint(_ g: Tensor, _ ax: LinearAxis) -> Tensor {
     if g.count == 0 || out.count == 0 { return out }
     g.withUnsafeBufferPointer { gb in
         out.withUnsafeMutableBufferPointer { ob in
-            ax.i0.withUnsafeBufferPointer { i0 in
-                ax.i1.withUnsafeBufferPointer { i1 in
-                    ax.w.withUnsafeBufferPointer { w in
-                        let s = UncheckedSendable(gb.baseAddress!), d = UncheckedSendable(ob.baseAddress!)
-                        let p0 = UncheckedSendable(i0.baseAddress!), p1 = UncheckedSendable(i1.baseAddress!)
-                        let pw = UncheckedSendable(w.baseAddress!)
-                        parallelFor(outer, minimumChunk: max(1, (1 << 14) / max(1, m * inner))) { range in
-                            let i0 = p0.value, i1 = p1.value, w = pw.value
-                            for o in range {
-                                let gp = s.value + o * m * inner, dp = d.value + o * n * inner
-                                for i in 0..<m {
-                                    let a = dp + i0[i] * inner, b = dp + i1[i] * inner, t = gp + i * inner
-                                    let wi = w[i]
-                                    for k in 0..<inner {
-                                        a[k] += (1 - wi) * t[k]
-                                        b[k] += wi * t[k]
-                                    }
+            ax.index.withUnsafeBufferPointer { ib in
+                ax.weight.withUnsafeBufferPointer { wb in
+                    let s = UncheckedSendable(gb.baseAddress!), d = UncheckedSendable(ob.baseAddress!)
+                    let pi = UncheckedSendable(ib.baseAddress!), pw = UncheckedSendable(wb.baseAddress!)
+                    parallelFor(outer, minimumChunk: max(1, (1 << 14) / max(1, m * inner * taps))) { range in
+                        let idx = pi.value, w = pw.value
+                        for o in range {
+                            let gp = s.value + o * m * inner, dp = d.value + o * n * inner
+                            for i in 0..<m {
+                                let row = gp + i * inner
+                                for t in 0..<taps {
+                                    let wt = w[i * taps + t]
+                                    if wt == 0 { continue }
+                                    let a = dp + idx[i * taps + t] * inner
+                                    for k in 0..<inner { a[k] += wt * row[k] }
                                 }
                             }
                         }
@@ -196,12 +247,16 @@ private func applyLinearAdjoint(_ g: Tensor, _ ax: LinearAxis) -> Tensor {
 /// The linear passes of a resize, in the order they run (shrinking axes first, to keep the
 /// intermediate small), without identity axes.
 private func linearPlan(inputShape: [Int], outputShape: [Int], scales: [Float],
-                        _ ct: ResizeCoordinateTransformation) -> [LinearAxis] {
-    let axes = (0..<inputShape.count).map {
-        linearAxis($0, inCount: inputShape[$0], outCount: outputShape[$0], scale: scales[$0], ct)
-    }.filter { !$0.isIdentity }
+                        _ ct: ResizeCoordinateTransformation, antialias: Bool) -> [LinearAxis] {
+    let axes = (0..<inputShape.count).compactMap { d -> LinearAxis? in
+        if inputShape[d] == outputShape[d] && scales[d] == 1 { return nil }
+        let ax = antialias
+            ? antialiasedLinearAxis(d, inCount: inputShape[d], outCount: outputShape[d], scale: scales[d], ct)
+            : linearAxis(d, inCount: inputShape[d], outCount: outputShape[d], scale: scales[d], ct)
+        return ax.isIdentity ? nil : ax
+    }
     return axes.sorted {
-        Double($0.i0.count) / Double(max(1, $0.inCount)) < Double($1.i0.count) / Double(max(1, $1.inCount))
+        Double($0.outCount) / Double(max(1, $0.inCount)) < Double($1.outCount) / Double(max(1, $1.inCount))
     }
 }
 
@@ -215,9 +270,11 @@ private func linearPlan(inputShape: [Int], outputShape: [Int], scales: [Float],
 ///   - mode: nearest (with rounding) or linear.
 ///   - coordinateTransformation: how output coordinates map to input coordinates; linear
 ///     interpolation clamps the input coordinate to `[0, n − 1]`, nearest clamps the index.
+///   - antialias: for `.linear`, widen the triangle filter by the downscaling factor (ONNX
+///     `antialias = 1`, Pillow's and ONNX Runtime's antialiased bilinear); ignored for nearest.
 /// - Precondition: matching ranks, positive scales; a dim of extent 0 only resizes to 0.
 public func resized(_ x: Tensor, toShape outputShape: [Int], scales: [Float], mode: ResizeMode,
-                    coordinateTransformation ct: ResizeCoordinateTransformation) -> Tensor {
+                    coordinateTransformation ct: ResizeCoordinateTransformation, antialias: Bool = false) -> Tensor {
     precondition(outputShape.count == x.rank && scales.count == x.rank, "resize to \(outputShape) from rank \(x.rank)")
     precondition((0..<x.rank).allSatisfy { x.shape[$0] > 0 || outputShape[$0] == 0 }, "resizing an empty dim of \(x.shape)")
     switch mode {
@@ -231,7 +288,7 @@ public func resized(_ x: Tensor, toShape outputShape: [Int], scales: [Float], mo
         precondition(x.dtype == .float32, "linear resize of a \(x.dtype) tensor")
         if outputShape.contains(0) { return Tensor(zeros: outputShape) }
         var y = x
-        for ax in linearPlan(inputShape: x.shape, outputShape: outputShape, scales: scales, ct) {
+        for ax in linearPlan(inputShape: x.shape, outputShape: outputShape, scales: scales, ct, antialias: antialias) {
             y = applyLinear(y, ax)
         }
         return y
@@ -242,7 +299,7 @@ public func resized(_ x: Tensor, toShape outputShape: [Int], scales: [Float], mo
 /// adjoint of the interpolation (each input element receives the output gradient times the weight
 /// it contributed with; nearest sums the gradient of every output that copied it).
 public func resizePullback(_ gradient: Tensor, inputShape: [Int], scales: [Float], mode: ResizeMode,
-                           coordinateTransformation ct: ResizeCoordinateTransformation) -> Tensor {
+                           coordinateTransformation ct: ResizeCoordinateTransformation, antialias: Bool = false) -> Tensor {
     let outputShape = gradient.shape
     precondition(outputShape.count == inputShape.count && scales.count == inputShape.count)
     switch mode {
@@ -262,7 +319,8 @@ public func resizePullback(_ gradient: Tensor, inputShape: [Int], scales: [Float
     case .linear:
         if outputShape.contains(0) || inputShape.contains(0) { return Tensor(zeros: inputShape) }
         var g = gradient
-        for ax in linearPlan(inputShape: inputShape, outputShape: outputShape, scales: scales, ct).reversed() {
+        for ax in linearPlan(inputShape: inputShape, outputShape: outputShape, scales: scales, ct,
+                             antialias: antialias).reversed() {
             g = applyLinearAdjoint(g, ax)
         }
         return g
