@@ -307,13 +307,12 @@ public final class CAMExplainer: Sendable {
               progress: ProgressCounter) throws -> PassResult {
         let batch = x.shape[0]
         let (height, width) = layout == .nchw ? (x.shape[2], x.shape[3]) : (x.shape[1], x.shape[2])
-        let plan = try model.plan(forInputShapes: [x.shape])
         let index = options.outputIndex
         var warnings: [ExplanationWarning] = []
 
         if let m = method as? any WholeModelCAMMethod {
-            let probe = ModelProbe(model: model, plan: plan, input: x, inputLayout: layout, targets: targets,
-                                   outputIndex: index, record: ProbeRecord())
+            let probe = ModelProbe(model: model, plan: try model.plan(forInputShapes: [x.shape]), input: x,
+                                   inputLayout: layout, targets: targets, outputIndex: index, record: ProbeRecord())
             let (raw, used) = try m.map(probe: probe, eigenSmooth: options.eigenSmooth)
             var map = raw
             for b in CAMPostProcessing.sanitize(&map) { warnings.append(.nonFiniteValues(image: b, layer: m.name)) }
@@ -325,6 +324,8 @@ public final class CAMExplainer: Sendable {
         }
 
         let tensors = layers.map(\.tensor)
+        // The plan keeps the target layers observable (kernel fusion would merge them away).
+        let plan = try model.plan(forInputShapes: [x.shape], preserving: Set(tensors))
         var resolved: [ResolvedTarget] = []
         var logits: Tensor
         var activations: [Tensor] = []

@@ -96,11 +96,12 @@ public struct LayerProbe: Sendable {
 
     /// The target score of image `image` for `count` modified copies of that image, built row by
     /// row by `fill` (which receives the row index and a buffer of one sample, in the input's
-    /// layout, to overwrite completely). Runs in batches of `batchSize`; the last batch is padded
-    /// so that one plan serves every batch.
+    /// layout, to overwrite completely). Runs in batches of `batchSize` (or of the model's fixed
+    /// batch size, if it declares one); the last batch is padded so that one plan serves every batch.
     public func scoresOfInputs(count: Int, image: Int, batchSize: Int,
                                fill: (_ row: Int, _ sample: UnsafeMutableBufferPointer<Float>) -> Void) throws -> [Float] {
         let sampleShape = Array(input.shape.dropFirst())
+        let batchSize = effectiveBatchSize(batchSize)
         let plan = try model.plan(forInputShapes: [[batchSize] + sampleShape])
         return try batched(count: count, image: image, batchSize: batchSize, sampleShape: sampleShape, fill: fill) { batch in
             try plan.run([batch]).outputs
@@ -110,11 +111,12 @@ public struct LayerProbe: Sendable {
     /// The target score of image `image` when the layer's raw output is replaced, for `count`
     /// variants built row by row by `fill` (one raw sample of the layer, e.g. (K, H, W), to
     /// overwrite completely); only the part of the network after the layer runs. Batches of
-    /// `batchSize`, the last one padded.
+    /// `batchSize` (or the model's fixed batch size), the last one padded.
     public func scoresReplacingLayer(count: Int, image: Int, batchSize: Int,
                                      fill: (_ row: Int, _ sample: UnsafeMutableBufferPointer<Float>) -> Void) throws -> [Float] {
         let sampleShape = Array(input.shape.dropFirst())
-        let plan = try model.plan(forInputShapes: [[batchSize] + sampleShape])
+        let batchSize = effectiveBatchSize(batchSize)
+        let plan = try model.plan(forInputShapes: [[batchSize] + sampleShape], preserving: [layer.tensor])
         let rawSample = Array(rawActivations.shape.dropFirst())
         // The input rows are the image itself (steps that still read the input, if any, see it).
         var inputs = Tensor(uninitializedShape: [batchSize] + sampleShape)
@@ -130,6 +132,13 @@ public struct LayerProbe: Sendable {
         return try batched(count: count, image: image, batchSize: batchSize, sampleShape: rawSample, fill: fill) { batch in
             try plan.run([inputs], overriding: [tensor: batch]).outputs
         }
+    }
+
+    /// `requested`, unless the model declares a fixed batch size: then that one (an exported graph
+    /// with a fixed batch cannot be specialised for another; results do not depend on it).
+    func effectiveBatchSize(_ requested: Int) -> Int {
+        if case .fixed(let n)? = model.inputs.first?.dimensions.first, n > 0 { return n }
+        return requested
     }
 
     private func batched(count: Int, image: Int, batchSize: Int, sampleShape: [Int],
@@ -174,7 +183,8 @@ public struct LayerProbe: Sendable {
 public struct ModelProbe: Sendable {
     /// The model.
     public let model: ModelGraph
-    /// The plan for the input's shape.
+    /// The plan for the input's shape (without preserved values: use it for shapes and constants;
+    /// ``gradients(withRespectTo:)`` makes the plan that keeps the requested values).
     public let plan: ExecutionPlan
     /// The model input.
     public let input: Tensor
@@ -192,6 +202,7 @@ public struct ModelProbe: Sendable {
         let batch = input.shape[0]
         let index = outputIndex
         let targets = self.targets
+        let plan = try model.plan(forInputShapes: [input.shape], preserving: Set(values))
         let result = try plan.gradients([input], withRespectTo: values) { outputs in
             let logits = try checkedLogits(outputs, index: index, batch: batch)
             resolved = try resolveTargets(targets, logits: logits, batch: batch)

@@ -16,7 +16,10 @@ import TensorCore
 /// CAMKit chooses the sign with `Σ_k V[0]_k ≥ 0`, which is the same as requiring the projection to
 /// correlate positively with the unprojected weighted sum `Σ_k X_k = Σ_k w_k A_k`:
 /// `(X_c v)ᵀ(X_c 𝟙) = vᵀX_cᵀX_c 𝟙 = σ₁² (vᵀ𝟙)` because `v` is an eigenvector of `X_cᵀX_c`.
-/// Results therefore equal the reference's exactly or up to sign.
+/// Results therefore equal the reference's exactly or up to sign. When `Σ_k V[0]_k` is negligible
+/// the channel sum does not pick a direction (a LayerNorm output sums to ~0 over channels at every
+/// token, so the unprojected sum is flat) and CAMKit makes the projection's largest-magnitude value
+/// positive instead (see ``deterministicSign(v:projection:)``); the reference's sign there is noise.
 enum EigenDecomposition {
     /// Eigenvalues (descending) and unit eigenvectors (`vectors[i]` belongs to `values[i]`) of the
     /// symmetric `n×n` matrix `a` (row-major), by cyclic Jacobi rotations.
@@ -93,19 +96,36 @@ enum EigenDecomposition {
                         for p in 0..<hw { xc[c * hw + p] -= mean }
                     }
                     let v = firstRightSingularVector(xc, rows: hw, columns: k)
-                    var sum = 0.0
-                    for c in 0..<k { sum += v[c] }
-                    let sign = sum < 0 ? -1.0 : 1.0
                     var proj = [Double](repeating: 0, count: hw)
                     for c in 0..<k where v[c] != 0 {
-                        let vc = sign * v[c]
-                        for p in 0..<hw { proj[p] += xc[c * hw + p] * vc }
+                        for p in 0..<hw { proj[p] += xc[c * hw + p] * v[c] }
                     }
-                    for p in 0..<hw { dst[i * hw + p] = Float(proj[p]) }
+                    let sign = deterministicSign(v: v, projection: proj) * (invertSigns ? -1 : 1)
+                    for p in 0..<hw { dst[i * hw + p] = Float(sign * proj[p]) }
                 }
             }
         }
         return out
+    }
+
+    /// Tests only: invert every projection's sign, to check a result against the reference
+    /// "up to sign" where the reference's own sign is numerical noise.
+    @TaskLocal static var invertSigns = false
+
+    /// The relative size of `Σ_k v_k` below which the channel-sum rule is undecidable.
+    static let signTolerance = 1e-4
+
+    /// +1 or −1: the sign that makes `Σ_k v_k ≥ 0`; when that sum is negligible
+    /// (`|Σ v| ≤ 1e-4 · Σ |v|`, e.g. a LayerNorm output whose channels sum to 0 at every position,
+    /// so the channel sum carries no direction), the sign that makes the projection's
+    /// largest-magnitude value positive (Seg-Eigen-CAM's rule, Chung & Ying 2025, eq. 13).
+    static func deterministicSign(v: [Double], projection: [Double]) -> Double {
+        var sum = 0.0, l1 = 0.0
+        for x in v { sum += x; l1 += abs(x) }
+        if abs(sum) > signTolerance * l1 { return sum < 0 ? -1 : 1 }
+        var extreme = 0.0
+        for p in projection where abs(p) > abs(extreme) { extreme = p }
+        return extreme < 0 ? -1 : 1
     }
 
     /// The unit right-singular vector of the largest singular value of the (rows × columns) matrix

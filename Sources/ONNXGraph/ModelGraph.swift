@@ -27,7 +27,14 @@ public final class ModelGraph: Sendable {
     let definition: GraphDefinition
     /// Module path → output tensor and producing node.
     let moduleOutputs: [String: (tensor: String, nodeIndex: Int)]
-    private let plans = Mutex<[[[Int]]: ExecutionPlan]>([:])
+    private let plans = Mutex<[PlanKey: ExecutionPlan]>([:])
+
+    /// What a plan is specialised for: the input shapes and the values of integer inputs.
+    private struct PlanKey: Hashable {
+        var shapes: [[Int]]
+        var integerInputs: [Int: [Int64]]
+        var preserved: Set<String>
+    }
 
     /// The model's real inputs (initializers excluded), in order.
     public var inputs: [GraphValue] { definition.inputs }
@@ -62,10 +69,27 @@ public final class ModelGraph: Sendable {
 
     /// The plan for the given input shapes, made on first use and cached.
     /// - Throws: ``ONNXGraphError`` when the shapes do not fit the model or a node cannot run.
-    public func plan(forInputShapes shapes: [[Int]]) throws -> ExecutionPlan {
-        if let cached = plans.withLock({ $0[shapes] }) { return cached }
-        let plan = try ExecutionPlan(graph: definition, inputShapes: shapes)
-        plans.withLock { $0[shapes] = plan }
+    /// - Parameter preserving: tensor names to keep observable (to capture or differentiate);
+    ///   kernel fusion merges other intermediate values away.
+    public func plan(forInputShapes shapes: [[Int]], preserving: Set<String> = []) throws -> ExecutionPlan {
+        try plan(shapes: shapes, integerInputs: [:], preserving: preserving)
+    }
+
+    /// The plan for concrete inputs: their shapes, and the values of Int64/Bool inputs and of
+    /// scalar (rank-0) inputs, which usually describe shapes (a reshape target, a range's bounds)
+    /// and are folded as constants — a plan is made per distinct value.
+    public func plan(for inputs: [Tensor], preserving: Set<String> = []) throws -> ExecutionPlan {
+        var integers: [Int: Tensor] = [:]
+        for (i, t) in inputs.enumerated() where t.dtype != .float32 || t.rank == 0 { integers[i] = t }
+        return try plan(shapes: inputs.map(\.shape), integerInputs: integers, preserving: preserving)
+    }
+
+    private func plan(shapes: [[Int]], integerInputs: [Int: Tensor], preserving: Set<String>) throws -> ExecutionPlan {
+        let key = PlanKey(shapes: shapes, integerInputs: integerInputs.mapValues { $0.dtype == .float32 ? $0.scalars.map { Int64($0.bitPattern) } : $0.int64s }, preserved: preserving)
+        if let cached = plans.withLock({ $0[key] }) { return cached }
+        let plan = try ExecutionPlan(graph: definition, inputShapes: shapes, constantInputs: integerInputs,
+                                     preserving: preserving)
+        plans.withLock { $0[key] = plan }
         return plan
     }
 
@@ -76,8 +100,8 @@ public final class ModelGraph: Sendable {
     ///   - capturing: layer names (module paths, node names or tensor names) whose values to return,
     ///     keyed in the result by the name given here.
     public func run(_ inputs: [Tensor], capturing layers: [String] = []) throws -> ForwardResult {
-        let plan = try plan(forInputShapes: inputs.map(\.shape))
         let tensors = try layers.map { try resolveLayer($0) }
+        let plan = try plan(for: inputs, preserving: Set(tensors))
         var result = try plan.run(inputs, capturing: tensors)
         var renamed: [String: Tensor] = [:]
         for (layer, tensor) in zip(layers, tensors) { renamed[layer] = result.captures[tensor] }

@@ -53,7 +53,7 @@ public enum ONNXGraphError: Error, Sendable, Equatable, CustomStringConvertible 
     case inputNotFound(name: String, available: [String])
     /// An input's shape does not match the model's declaration (`expected` keeps symbolic
     /// dimensions, which match any extent).
-    case inputShapeMismatch(input: String, expected: [Dimension], got: [Int])
+    case inputShapeMismatch(input: String, expected: [TensorDimension], got: [Int])
     /// A symbolic dimension of an input has no concrete value (no input supplied it).
     case unboundDimension(input: String, dimension: String)
     /// A different number of inputs was given than the model declares.

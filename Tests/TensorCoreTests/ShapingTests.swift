@@ -1,5 +1,4 @@
 import Testing
-import Foundation
 @testable import TensorCore
 
 // Tests of Shaping.swift: transpose, concatenate, split, expand, tile (forward against naive
@@ -211,40 +210,3 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
     #expect(y.storage === x.storage)
 }
 
-@Test func zzzShapingSpeed() {
-    import_time()
-}
-private func import_time() {
-    func time(_ label: String, _ reps: Int = 50, _ body: () -> Tensor) {
-        var best = Double.infinity
-        for _ in 0..<reps {
-            let t0 = ContinuousClock.now
-            let y = body()
-            let dt = ContinuousClock.now - t0
-            _ = y.count
-            best = min(best, Double(dt.components.attoseconds) / 1e12 + Double(dt.components.seconds) * 1e6)
-        }
-        print("SPEED \(label): \(String(format: "%.1f", best)) µs")
-    }
-    var rng = SeededGenerator(seed: 99)
-    let vit = randomTensor([1, 197, 12, 64], &rng)
-    time("vit [1,197,12,64] perm 0213") { vit.transposed(permutation: [0, 2, 1, 3]) }
-    let k = randomTensor([1, 12, 197, 64], &rng)
-    time("k^T [1,12,197,64] perm 0132") { k.transposed(permutation: [0, 1, 3, 2]) }
-    let img = randomTensor([1, 96, 56, 56], &rng)
-    time("nchw->nhwc [1,96,56,56]") { img.transposed(permutation: [0, 2, 3, 1]) }
-    let big = randomTensor([8, 256, 56, 56], &rng)
-    time("nchw->nhwc [8,256,56,56]", 10) { big.transposed(permutation: [0, 2, 3, 1]) }
-    time("copy-equivalent [8,256,56,56] concat", 10) { concatenated([big], alongAxis: 0) }
-    let m = randomTensor([1024, 1024], &rng)
-    time("2-D 1024x1024") { m.transposed() }
-    let swin = randomTensor([1, 56, 56, 96], &rng)
-    time("swin window partition [1,8,7,8,7,96] perm 013245") {
-        swin.reshaped(to: [1, 8, 7, 8, 7, 96]).transposed(permutation: [0, 1, 3, 2, 4, 5])
-    }
-    let cam = randomTensor([1, 1, 7, 7], &rng)
-    time("bilinear 7x7->224x224") { resizedBilinear(cam, height: 224, width: 224, alignCorners: false) }
-    let feat = randomTensor([1, 512, 14, 14], &rng)
-    time("bilinear [1,512,14,14]->28x28") { resizedBilinear(feat, height: 28, width: 28, alignCorners: false) }
-    time("pad [1,96,56,56] +1") { padded(img, before: [0, 0, 1, 1], after: [0, 0, 1, 1]) }
-}

@@ -243,7 +243,7 @@ private func declaration(_ v: Onnx_ValueInfoProto) throws -> GraphValue {
         }
         dtype = d
     }
-    let dimensions: [Dimension] = t.shape.dim.map { d in
+    let dimensions: [TensorDimension] = t.shape.dim.map { d in
         switch d.value {
         case .dimValue(let v)?: return v >= 0 ? .fixed(Int(truncatingIfNeeded: v)) : .unknown
         case .dimParam(let p)?: return p.isEmpty ? .unknown : .symbolic(p)

@@ -18,7 +18,7 @@ struct ConvOperator: DifferentiableOperator {
     }
 
     /// The resolved window and output shape for input and filter shapes.
-    private func geometry(input: [Int], filter: [Int]) throws -> (WindowAttributes.Window, [Int]) {
+    func geometry(input: [Int], filter: [Int]) throws -> (WindowAttributes.Window, [Int]) {
         guard filter.count == input.count else {
             throw OperatorError("W has shape \(filter), expected rank \(input.count) like X \(input)")
         }

@@ -1,3 +1,4 @@
+import Dispatch
 import TensorCore
 
 /// The values one forward pass produced.
@@ -28,10 +29,28 @@ extension ExecutionPlan {
         guard let s = slotOfValue[name] else {
             throw ONNXGraphError.unknownValue(name: name, suggestions: closestNames(to: name, in: Array(slotOfValue.keys)))
         }
+        guard producer[s] != nil || inputSlots.contains(s) || slotInfos[s].constant != nil else {
+            throw ONNXGraphError.unknownValue(
+                name: name + " (merged into a fused kernel by this plan: make the plan with preserving: [\"\(name)\"])",
+                suggestions: [])
+        }
         return s
     }
 
-    func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool) throws -> ForwardResult {
+    /// Runs the plan once and returns the time each op type took, in milliseconds, summed over its
+    /// kernel calls (the basis of `camkit benchmark --profile`).
+    public func profile(_ inputs: [Tensor]) throws -> [(opType: String, milliseconds: Double, calls: Int)] {
+        var totals: [String: (Double, Int)] = [:]
+        _ = try execute(inputs, capturing: [], retainAll: false) { step, nanoseconds in
+            let op = self.graph.nodes[step.nodeIndex].opType
+            let t = totals[op] ?? (0, 0)
+            totals[op] = (t.0 + Double(nanoseconds) / 1e6, t.1 + 1)
+        }
+        return totals.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.1 > $1.1 }
+    }
+
+    func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool,
+                 timing: ((Step, UInt64) -> Void)? = nil) throws -> ForwardResult {
         guard inputs.count == inputSlots.count else {
             throw ONNXGraphError.inputCountMismatch(expected: graph.inputs.map(\.name), got: inputs.count)
         }
@@ -39,6 +58,15 @@ extension ExecutionPlan {
         for (s, info) in slotInfos.enumerated() where info.constant != nil { slots[s] = info.constant }
         for (k, s) in inputSlots.enumerated() {
             let t = inputs[k]
+            if let value = slotInfos[s].constant {
+                // An integer input the plan was specialised for (see ModelGraph.plan(for:)).
+                guard t == value else {
+                    throw ONNXGraphError.invalidNode(
+                        name: graph.inputs[k].name, opType: "input",
+                        reason: "this plan was specialised for another value of this integer input; use ModelGraph.run, which picks the plan")
+                }
+                continue
+            }
             guard t.shape == slotInfos[s].shape else {
                 throw ONNXGraphError.inputShapeMismatch(
                     input: graph.inputs[k].name, expected: slotInfos[s].shape.map { .fixed($0) }, got: t.shape)
@@ -55,8 +83,10 @@ extension ExecutionPlan {
             let args = step.inputs.map { $0.flatMap { slots[$0] } }
             let node = graph.nodes[step.nodeIndex]
             let results: [Tensor]
+            let start = timing == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
                 results = try step.op.run(args)
+                if let timing { timing(step, DispatchTime.now().uptimeNanoseconds - start) }
             } catch let error as OperatorError {
                 throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType, reason: error.message)
             }

@@ -1,7 +1,7 @@
 import TensorCore
 
 /// One dimension of a graph input as the model declares it.
-public enum Dimension: Sendable, Equatable, CustomStringConvertible {
+public enum TensorDimension: Sendable, Equatable, CustomStringConvertible {
     /// A fixed extent.
     case fixed(Int)
     /// A named free dimension (e.g. `"batch"`), bound at specialisation.
@@ -25,9 +25,9 @@ public struct GraphValue: Sendable, Equatable {
     /// The element type.
     public var dtype: DType
     /// The declared dimensions (empty when the model gives no shape).
-    public var dimensions: [Dimension]
+    public var dimensions: [TensorDimension]
     /// Creates a declaration.
-    public init(name: String, dtype: DType, dimensions: [Dimension]) {
+    public init(name: String, dtype: DType, dimensions: [TensorDimension]) {
         self.name = name
         self.dtype = dtype
         self.dimensions = dimensions
@@ -68,11 +68,20 @@ public final class ExecutionPlan: Sendable {
 
     /// The concrete shapes the plan was made for, in graph-input order.
     public let inputShapes: [[Int]]
+    /// The tensor names kept observable through fusion.
+    public let preserved: Set<String>
 
-    init(graph: GraphDefinition, inputShapes: [[Int]]) throws {
+    /// - Parameter constantInputs: values of integer inputs (by input index) to fold as constants:
+    ///   such inputs usually carry shapes, which specialisation must know.
+    /// - Parameter preserving: tensor names that must stay observable (captured or differentiated):
+    ///   kernel fusion never removes them.
+    init(graph: GraphDefinition, inputShapes: [[Int]], constantInputs: [Int: Tensor] = [:],
+         preserving: Set<String> = []) throws {
         self.graph = graph
         self.inputShapes = inputShapes
-        let spec = try Specialiser(graph: graph, inputShapes: inputShapes).run()
+        self.preserved = preserving
+        let spec = try Specialiser(graph: graph, inputShapes: inputShapes, constantInputs: constantInputs,
+                                   preserved: preserving).run()
         self.steps = spec.steps
         self.slotOfValue = spec.slotOfValue
         self.slotNames = spec.slotNames

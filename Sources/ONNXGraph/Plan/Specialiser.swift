@@ -11,6 +11,9 @@ import TensorCore
 struct Specialiser {
     let graph: GraphDefinition
     let inputShapes: [[Int]]
+    var constantInputs: [Int: Tensor] = [:]
+    /// Values that must stay observable (captures, gradient targets): never fused away.
+    var preserved: Set<String> = []
 
     struct Result {
         var steps: [ExecutionPlan.Step]
@@ -106,15 +109,19 @@ struct Specialiser {
             return s
         }
         result.inputSlots = graph.inputs.map { slot($0.name) }
-        var rawSteps: [(nodeIndex: Int, op: any ONNXOperator, inputs: [Int?], outputs: [Int?])] = []
+        var rawSteps: [RawStep] = []
         for (p, item) in pending.enumerated() where live.contains(p) {
             let node = graph.nodes[item.nodeIndex]
             let ins = node.inputs.map { $0.isEmpty ? nil : slot($0) }
             let outs = node.outputs.map { $0.isEmpty || known[$0] == nil ? nil : slot($0) }
-            for case let s? in outs { result.producer[s] = rawSteps.count }
             rawSteps.append((item.nodeIndex, item.op, ins, outs))
         }
         result.outputSlots = graph.outputs.map { slot($0) }
+        rawSteps = fuse(rawSteps, slotInfos: result.slotInfos, slotNames: result.slotNames,
+                        outputSlots: Set(result.outputSlots), preserved: preserved)
+        for (i, step) in rawSteps.enumerated() {
+            for case let s? in step.outputs { result.producer[s] = i }
+        }
 
         // Lifetimes: a computed slot is released after its last reader, unless it is an output.
         var lastReader: [Int: Int] = [:]
@@ -139,7 +146,7 @@ struct Specialiser {
             throw ONNXGraphError.inputCountMismatch(expected: graph.inputs.map(\.name), got: inputShapes.count)
         }
         var bound: [String: Int] = [:]
-        for (input, shape) in zip(graph.inputs, inputShapes) {
+        for (index, (input, shape)) in zip(graph.inputs, inputShapes).enumerated() {
             let dims = input.dimensions
             if !dims.isEmpty {
                 guard dims.count == shape.count else {
@@ -158,7 +165,11 @@ struct Specialiser {
                     }
                 }
             }
-            known[input.name] = ValueInfo(shape: shape, dtype: input.dtype)
+            if let value = constantInputs[index] {
+                known[input.name] = ValueInfo(constant: value)
+            } else {
+                known[input.name] = ValueInfo(shape: shape, dtype: input.dtype)
+            }
         }
     }
 

@@ -21,6 +21,9 @@ struct Benchmark: ParsableCommand {
     @Option(name: .long, help: "Threads for CAMKit's kernels and the BLAS (default: all cores).")
     var threads: Int?
 
+    @Flag(name: .long, help: "Also print the time per op type of one run.")
+    var profile = false
+
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
@@ -69,6 +72,12 @@ struct Benchmark: ParsableCommand {
             print(String(format: "load %.1f ms, plan %.1f ms", loadMs, planMs))
             print(String(format: "forward median %.2f ms (min %.2f, max %.2f) over %d runs, %.1f GFLOP/s",
                          median, times.first ?? 0, times.last ?? 0, runs, gflops))
+        }
+        if profile && !json {
+            for entry in try plan.profile([input]) {
+                let name = entry.opType.padding(toLength: 24, withPad: " ", startingAt: 0)
+                print(name + String(format: "%9.2f ms  %4d calls", entry.milliseconds, entry.calls))
+            }
         }
     }
 }
