@@ -47,13 +47,16 @@ def run_ort(path, batch, runs, warmup, threads):
     return json.loads(out.strip().splitlines()[-1])
 
 
+CAMKIT = os.path.join(ROOT, ".build", "release", "camkit")
+
+
 def run_camkit(path, batch, runs, warmup, threads, coretype):
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
     env["OPENBLAS_NUM_THREADS"] = str(threads)
-    exe = os.path.join(ROOT, ".build", "release", "camkit")
+    exe = CAMKIT
     cmd = ["/usr/bin/env", exe, "benchmark", "--model", path, "--batch", str(batch), "--runs", str(runs),
            "--warmup", str(warmup), "--threads", str(threads), "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
@@ -68,7 +71,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--camkit", default=CAMKIT, help="the camkit executable (default: .build/release/camkit)")
     args = ap.parse_args()
+    globals()["CAMKIT"] = args.camkit
     os.makedirs(WORK, exist_ok=True)
     resnet = os.path.join(WORK, "resnet50.onnx")
     if not os.path.exists(resnet):
