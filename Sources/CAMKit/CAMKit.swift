@@ -1,2 +1,4 @@
-@_exported import TensorCore
+@_exported import Explain
+@_exported import Imaging
 @_exported import ONNXGraph
+@_exported import TensorCore

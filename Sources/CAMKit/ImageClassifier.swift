@@ -68,3 +68,18 @@ public final class ImageClassifier: Sendable {
         return topPredictions(logits: result.outputs[0], k: k)
     }
 }
+
+extension ImageClassifier {
+    /// The photo preprocessing the model expects: from its sidecar when it has one (shorter-side
+    /// resize, centre crop, mean/std), else torchvision's ImageNet preset at the input's size.
+    public var preprocessing: Preprocessing {
+        let size = sidecar?.inputSize ?? [224, 224]
+        let (height, width) = (size.first ?? 224, size.count > 1 ? size[1] : (size.first ?? 224))
+        let shorter = sidecar?.resize ?? Int((Double(min(height, width)) * 256 / 224).rounded())
+        let normalization = Normalization(mean: sidecar?.mean ?? Normalization.imagenet.mean,
+                                          std: sidecar?.std ?? Normalization.imagenet.std)
+        let layout: TensorLayout = sidecar?.layout?.uppercased() == "NHWC" ? .nhwc : .nchw
+        return Preprocessing(resize: .resizeShorterSideAndCenterCrop(shorterSide: shorter, cropWidth: width, cropHeight: height),
+                             normalization: normalization, layout: layout)
+    }
+}

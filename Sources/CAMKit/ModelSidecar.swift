@@ -52,6 +52,8 @@ public enum CAMKitError: Error, CustomStringConvertible, Sendable {
     case invalidSidecar(path: String, reason: String)
     /// The bundled model is not where CAMKit looks for it.
     case bundledModelMissing(searched: [String])
+    /// A CAM method name that is not known.
+    case unknownMethod(String, valid: [String])
 
     public var description: String {
         switch self {
@@ -60,6 +62,8 @@ public enum CAMKitError: Error, CustomStringConvertible, Sendable {
         case .bundledModelMissing(let searched):
             return "the bundled model was not found (looked in \(searched.joined(separator: ", "))); "
                 + "pass --model M.onnx or set CAMKIT_MODEL_DIR to the folder holding efficientnet-lite0.onnx"
+        case .unknownMethod(let name, let valid):
+            return "unknown method '\(name)'; valid methods: \(valid.joined(separator: ", "))"
         }
     }
 }
