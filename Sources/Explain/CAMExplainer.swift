@@ -19,7 +19,7 @@ public enum InputLayout: Sendable, Equatable {
 }
 
 /// Settings of a ``CAMExplainer``. Method-specific settings (batch sizes, ε) are parameters of the
-/// method types themselves (``ScoreCAM/init(batchSize:)``, ``AblationCAM/init(batchSize:)``).
+/// method types themselves (``ScoreCAM/init(batchSize:epsilon:)``, ``AblationCAM/init(batchSize:ablationOffset:)``).
 public struct CAMOptions: Sendable {
     /// Test-time augmentation smoothing (pytorch-grad-cam `aug_smooth`): the 6 combinations of
     /// {no flip, horizontal flip} × input multiplied by {0.9, 1, 1.1}, each map flipped back, the

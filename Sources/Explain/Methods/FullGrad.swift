@@ -19,6 +19,8 @@ import TensorCore
 ///   *with* its own bias is followed by a BatchNorm (the reference then counts two layers where
 ///   the ONNX graph has one), or when the PyTorch convolution is a `Conv2d` subclass (the
 ///   reference's exact-type test skips it; CAMKit cannot know it was one).
+///   In the fixtures every layer pairs up (the VGG-BN model's own Conv biases are 0, so their
+///   terms vanish in the reference too), and all FullGrad cases match to ~1e-4.
 /// - with `eigenSmooth`: the per-layer maps are scaled to 1/8 of the input, projected on their first
 ///   principal component and scaled back (as the reference).
 public struct FullGrad: WholeModelCAMMethod {
