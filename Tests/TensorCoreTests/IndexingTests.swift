@@ -4,68 +4,6 @@ import Testing
 // Tests of Indexing.swift: slice (ONNX clamping, negative steps), gather, scatterND, and their
 // pullbacks (central finite differences).
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
-    Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-}
-
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
-}
-
-/// Checks a pullback against a central finite difference of `⟨f(x), g⟩` along a random direction v:
-/// `⟨pullback(g), v⟩ ≈ (⟨f(x+εv), g⟩ − ⟨f(x−εv), g⟩) / 2ε`, ε = 1e-2.
-///
-/// Every op here is linear, so the difference quotient has no truncation error; what remains is
-/// Float rounding of f(x±εv) (≈ 6e-8 relative per element), amplified by 1/2ε = 50 and summed over
-/// n terms with random signs, i.e. ≈ 3e-6·√n·max|g| — the tolerance 1e-4·(1 + √n) covers it 10×.
-private func checkPullback(_ shape: [Int], seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation,
-                           _ f: (Tensor) -> Tensor, _ pullback: (Tensor) -> Tensor) {
-    var rng = SeededGenerator(seed: seed)
-    let x = randomTensor(shape, &rng), v = randomTensor(shape, &rng)
-    let y = f(x)
-    let g = randomTensor(y.shape, &rng)
-    let gx = pullback(g)
-    #expect(gx.shape == shape, sourceLocation: sourceLocation)
-    let eps: Float = 1e-2
-    let lhs = dot(gx, v)
-    let rhs = (dot(f(axpy(x, eps, v)), g) - dot(f(axpy(x, -eps, v)), g)) / (2 * Double(eps))
-    let tol = 1e-4 * (1 + Double(y.count).squareRoot())
-    #expect(abs(lhs - rhs) <= tol, "⟨pullback(g), v⟩ = \(lhs), finite difference = \(rhs)", sourceLocation: sourceLocation)
-}
-
-/// Multi-index of flat `i` in `shape`.
-private func unravel(_ i: Int, _ shape: [Int]) -> [Int] {
-    var r = i
-    var idx = [Int](repeating: 0, count: shape.count)
-    for d in stride(from: shape.count - 1, through: 0, by: -1) {
-        idx[d] = r % shape[d]
-        r /= shape[d]
-    }
-    return idx
-}
-
-private func ravel(_ idx: [Int], _ shape: [Int]) -> Int {
-    var f = 0
-    for d in 0..<shape.count { f = f * shape[d] + idx[d] }
-    return f
-}
 
 /// CPython's `PySlice_AdjustIndices` — an independent formulation of the clamping rules ONNX
 /// copies from NumPy — returning the kept indices of an axis of extent n.
@@ -120,9 +58,9 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
 }
 
 @Test func sliceMultiAxisMatchesReference() {
-    var rng = SeededGenerator(seed: 21)
+    var rng = ShapingRNG(seed: 21)
     let shape = [3, 8, 9, 5]
-    let x = randomTensor(shape, &rng)
+    let x = shapingRandomTensor(shape, &rng)
     let starts = [1, -1, 7], ends = [Int(Int64.max), 0, -10], steps = [2, -3, -2]
     let realAxes = [1, 3, 2]
     let y = x.sliced(starts: starts, ends: ends, axes: [1, -1, 2], steps: steps)
@@ -144,9 +82,9 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
 @Test func slicePullbackMatchesFiniteDifferences() {
     let shape = [4, 7, 6]
     let ranges = sliceRanges(shape: shape, starts: [1, -1, 0], ends: [4, Int(Int64.min), 6], axes: [0, 1, 2], steps: [2, -2, 1])
-    checkPullback(shape, seed: 22, { $0.sliced(ranges) }, { slicePullback($0, inputShape: shape, ranges: ranges) })
+    checkLinearPullback(shape, seed: 22, { $0.sliced(ranges) }, { slicePullback($0, inputShape: shape, ranges: ranges) })
     let empty = sliceRanges(shape: shape, starts: [3], ends: [3], axes: [1])
-    checkPullback(shape, seed: 23, { $0.sliced(empty) }, { slicePullback($0, inputShape: shape, ranges: empty) })
+    checkLinearPullback(shape, seed: 23, { $0.sliced(empty) }, { slicePullback($0, inputShape: shape, ranges: empty) })
 }
 
 @Test func gatherAnyAxis() {
@@ -167,8 +105,8 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
 }
 
 @Test func gatherLargeMatchesReference() {
-    var rng = SeededGenerator(seed: 24)
-    let table = randomTensor([1000, 64], &rng)
+    var rng = ShapingRNG(seed: 24)
+    let table = shapingRandomTensor([1000, 64], &rng)
     let idx = (0..<500).map { _ in Int64.random(in: -1000..<1000, using: &rng) }
     let y = table.gathered(indices: Tensor(shape: [500], int64s: idx), alongAxis: 0)
     let t = table.scalars
@@ -181,7 +119,7 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
 
 @Test func gatherPullbackAccumulatesRepeats() {
     let indices = Tensor(shape: [2, 3], int64s: [0, 2, 0, -1, 1, 2])
-    checkPullback([2, 3, 4], seed: 25, { $0.gathered(indices: indices, alongAxis: 1) },
+    checkLinearPullback([2, 3, 4], seed: 25, { $0.gathered(indices: indices, alongAxis: 1) },
                   { gatherPullback($0, indices: indices, alongAxis: 1, inputShape: [2, 3, 4]) })
     let g = gatherPullback(Tensor(repeating: 1, shape: [2, 3]), indices: indices, alongAxis: 0, inputShape: [3])
     #expect(g.scalars == [2, 1, 3])
@@ -209,11 +147,11 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
 
 @Test func scatterNDPullbackMatchesFiniteDifferences() {
     let indices = Tensor(shape: [2, 1], int64s: [2, 0])
-    var rng = SeededGenerator(seed: 26)
-    let updates = randomTensor([2, 5], &rng)
-    checkPullback([4, 5], seed: 27, { scatteredND($0, indices: indices, updates: updates) },
+    var rng = ShapingRNG(seed: 26)
+    let updates = shapingRandomTensor([2, 5], &rng)
+    checkLinearPullback([4, 5], seed: 27, { scatteredND($0, indices: indices, updates: updates) },
                   { scatterNDPullback($0, indices: indices, updatesShape: [2, 5]).data })
-    let data = randomTensor([4, 5], &rng)
-    checkPullback([2, 5], seed: 28, { scatteredND(data, indices: indices, updates: $0, reduction: .add) },
+    let data = shapingRandomTensor([4, 5], &rng)
+    checkLinearPullback([2, 5], seed: 28, { scatteredND(data, indices: indices, updates: $0, reduction: .add) },
                   { scatterNDPullback($0, indices: indices, updatesShape: [2, 5], reduction: .add).updates })
 }

@@ -5,68 +5,6 @@ import Testing
 // Tests of Resize.swift: nearest and linear resize against closed forms (PyTorch/ONNX values),
 // a naive direct bilinear reference, OpenCV's INTER_LINEAR fixtures, and the pullbacks.
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
-    Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-}
-
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
-}
-
-/// Checks a pullback against a central finite difference of `⟨f(x), g⟩` along a random direction v:
-/// `⟨pullback(g), v⟩ ≈ (⟨f(x+εv), g⟩ − ⟨f(x−εv), g⟩) / 2ε`, ε = 1e-2.
-///
-/// Every op here is linear, so the difference quotient has no truncation error; what remains is
-/// Float rounding of f(x±εv) (≈ 6e-8 relative per element), amplified by 1/2ε = 50 and summed over
-/// n terms with random signs, i.e. ≈ 3e-6·√n·max|g| — the tolerance 1e-4·(1 + √n) covers it 10×.
-private func checkPullback(_ shape: [Int], seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation,
-                           _ f: (Tensor) -> Tensor, _ pullback: (Tensor) -> Tensor) {
-    var rng = SeededGenerator(seed: seed)
-    let x = randomTensor(shape, &rng), v = randomTensor(shape, &rng)
-    let y = f(x)
-    let g = randomTensor(y.shape, &rng)
-    let gx = pullback(g)
-    #expect(gx.shape == shape, sourceLocation: sourceLocation)
-    let eps: Float = 1e-2
-    let lhs = dot(gx, v)
-    let rhs = (dot(f(axpy(x, eps, v)), g) - dot(f(axpy(x, -eps, v)), g)) / (2 * Double(eps))
-    let tol = 1e-4 * (1 + Double(y.count).squareRoot())
-    #expect(abs(lhs - rhs) <= tol, "⟨pullback(g), v⟩ = \(lhs), finite difference = \(rhs)", sourceLocation: sourceLocation)
-}
-
-/// Multi-index of flat `i` in `shape`.
-private func unravel(_ i: Int, _ shape: [Int]) -> [Int] {
-    var r = i
-    var idx = [Int](repeating: 0, count: shape.count)
-    for d in stride(from: shape.count - 1, through: 0, by: -1) {
-        idx[d] = r % shape[d]
-        r /= shape[d]
-    }
-    return idx
-}
-
-private func ravel(_ idx: [Int], _ shape: [Int]) -> Int {
-    var f = 0
-    for d in 0..<shape.count { f = f * shape[d] + idx[d] }
-    return f
-}
 
 /// The input coordinate of output `x`, written from the ONNX spec's formulas.
 private func specCoordinate(_ x: Int, scale: Float, n: Int, m: Int, _ ct: ResizeCoordinateTransformation) -> Float {
@@ -122,8 +60,8 @@ private func close(_ a: [Float], _ b: [Float], _ tol: Float) -> Bool {
 }
 
 @Test func bilinearMatchesNaiveReference() {
-    var rng = SeededGenerator(seed: 51)
-    let x = randomTensor([2, 3, 7, 9], &rng)
+    var rng = ShapingRNG(seed: 51)
+    let x = shapingRandomTensor([2, 3, 7, 9], &rng)
     for ct in ResizeCoordinateTransformation.allCases {
         for (h, w) in [(14, 27), (3, 4), (7, 9), (1, 1), (20, 5)] {
             let scales: [Float] = [1, 1, Float(h) / 7, Float(w) / 9]
@@ -175,16 +113,16 @@ private func close(_ a: [Float], _ b: [Float], _ tol: Float) -> Bool {
         for (shape, out) in [([1, 2, 5, 6], [1, 2, 11, 13]), ([2, 1, 9, 8], [2, 1, 4, 3])] {
             seed += 1
             let scales = (0..<4).map { Float(out[$0]) / Float(shape[$0]) }
-            checkPullback(shape, seed: seed,
+            checkLinearPullback(shape, seed: seed,
                           { resized($0, toShape: out, scales: scales, mode: .linear, coordinateTransformation: ct) },
                           { resizePullback($0, inputShape: shape, scales: scales, mode: .linear, coordinateTransformation: ct) })
-            checkPullback(shape, seed: seed + 100,
+            checkLinearPullback(shape, seed: seed + 100,
                           { resized($0, toShape: out, scales: scales, mode: .nearest(.roundPreferFloor), coordinateTransformation: ct) },
                           { resizePullback($0, inputShape: shape, scales: scales, mode: .nearest(.roundPreferFloor),
                                            coordinateTransformation: ct) })
         }
     }
-    checkPullback([1, 3, 7, 7], seed: 99, { resizedBilinear($0, height: 32, width: 32, alignCorners: true) },
+    checkLinearPullback([1, 3, 7, 7], seed: 99, { resizedBilinear($0, height: 32, width: 32, alignCorners: true) },
                   { resizedBilinearPullback($0, inputShape: [1, 3, 7, 7], alignCorners: true) })
 }
 
@@ -196,13 +134,13 @@ private func close(_ a: [Float], _ b: [Float], _ tol: Float) -> Bool {
     let expected: [Float] = [0.625, 2.5, 4.5, 6.375]
     #expect(close(y.scalars, expected, 1e-6))
     // Upscaling with antialias is plain bilinear.
-    var rng = SeededGenerator(seed: 70)
-    let z = randomTensor([1, 2, 5, 6], &rng)
+    var rng = ShapingRNG(seed: 70)
+    let z = shapingRandomTensor([1, 2, 5, 6], &rng)
     let a = resized(z, toShape: [1, 2, 9, 13], scales: [1, 1, 1.8, 13.0 / 6], mode: .linear,
                     coordinateTransformation: .halfPixel, antialias: true)
     let b = resized(z, toShape: [1, 2, 9, 13], scales: [1, 1, 1.8, 13.0 / 6], mode: .linear, coordinateTransformation: .halfPixel)
     #expect(close(a.scalars, b.scalars, 1e-5))
-    checkPullback([1, 2, 9, 10], seed: 71,
+    checkLinearPullback([1, 2, 9, 10], seed: 71,
                   { resized($0, toShape: [1, 2, 4, 3], scales: [1, 1, 0.45, 0.3], mode: .linear,
                             coordinateTransformation: .halfPixel, antialias: true) },
                   { resizePullback($0, inputShape: [1, 2, 9, 10], scales: [1, 1, 0.45, 0.3], mode: .linear,

@@ -4,82 +4,20 @@ import Testing
 // Tests of Shaping.swift: transpose, concatenate, split, expand, tile (forward against naive
 // index-arithmetic references, pullbacks against central finite differences).
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
-    Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-}
-
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
-}
-
-/// Checks a pullback against a central finite difference of `⟨f(x), g⟩` along a random direction v:
-/// `⟨pullback(g), v⟩ ≈ (⟨f(x+εv), g⟩ − ⟨f(x−εv), g⟩) / 2ε`, ε = 1e-2.
-///
-/// Every op here is linear, so the difference quotient has no truncation error; what remains is
-/// Float rounding of f(x±εv) (≈ 6e-8 relative per element), amplified by 1/2ε = 50 and summed over
-/// n terms with random signs, i.e. ≈ 3e-6·√n·max|g| — the tolerance 1e-4·(1 + √n) covers it 10×.
-private func checkPullback(_ shape: [Int], seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation,
-                           _ f: (Tensor) -> Tensor, _ pullback: (Tensor) -> Tensor) {
-    var rng = SeededGenerator(seed: seed)
-    let x = randomTensor(shape, &rng), v = randomTensor(shape, &rng)
-    let y = f(x)
-    let g = randomTensor(y.shape, &rng)
-    let gx = pullback(g)
-    #expect(gx.shape == shape, sourceLocation: sourceLocation)
-    let eps: Float = 1e-2
-    let lhs = dot(gx, v)
-    let rhs = (dot(f(axpy(x, eps, v)), g) - dot(f(axpy(x, -eps, v)), g)) / (2 * Double(eps))
-    let tol = 1e-4 * (1 + Double(y.count).squareRoot())
-    #expect(abs(lhs - rhs) <= tol, "⟨pullback(g), v⟩ = \(lhs), finite difference = \(rhs)", sourceLocation: sourceLocation)
-}
-
-/// Multi-index of flat `i` in `shape`.
-private func unravel(_ i: Int, _ shape: [Int]) -> [Int] {
-    var r = i
-    var idx = [Int](repeating: 0, count: shape.count)
-    for d in stride(from: shape.count - 1, through: 0, by: -1) {
-        idx[d] = r % shape[d]
-        r /= shape[d]
-    }
-    return idx
-}
-
-private func ravel(_ idx: [Int], _ shape: [Int]) -> Int {
-    var f = 0
-    for d in 0..<shape.count { f = f * shape[d] + idx[d] }
-    return f
-}
 
 private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
     let outShape = perm.map { x.shape[$0] }
     let xs = x.scalars
     return (0..<x.count).map { i in
-        let o = unravel(i, outShape)
+        let o = shapingUnravel(i, outShape)
         var src = [Int](repeating: 0, count: x.rank)
         for d in 0..<perm.count { src[perm[d]] = o[d] }
-        return xs[ravel(src, x.shape)]
+        return xs[shapingRavel(src, x.shape)]
     }
 }
 
 @Test func transposeMatchesNaiveReference() {
-    var rng = SeededGenerator(seed: 1)
+    var rng = ShapingRNG(seed: 1)
     let cases: [([Int], [Int])] = [
         ([2, 3], [1, 0]),
         ([70, 45], [1, 0]),                       // tiled 2-D path with ragged tiles
@@ -93,7 +31,7 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
         ([], []),
     ]
     for (shape, perm) in cases {
-        let x = randomTensor(shape, &rng)
+        let x = shapingRandomTensor(shape, &rng)
         let y = x.transposed(permutation: perm)
         #expect(y.shape == perm.map { shape[$0] })
         #expect(y.scalars == naiveTranspose(x, perm), "shape \(shape) perm \(perm)")
@@ -103,8 +41,8 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func transposeLargeMultiThreaded() {
-    var rng = SeededGenerator(seed: 2)
-    let x = randomTensor([1, 96, 56, 56], &rng)
+    var rng = ShapingRNG(seed: 2)
+    let x = shapingRandomTensor([1, 96, 56, 56], &rng)
     let y = x.transposed(permutation: [0, 2, 3, 1])
     #expect(y.scalars == naiveTranspose(x, [0, 2, 3, 1]))
     #expect(y.transposed(permutation: [0, 3, 1, 2]) == x)
@@ -120,9 +58,9 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func transposePullbackMatchesFiniteDifferences() {
-    checkPullback([2, 3, 4, 5], seed: 3, { $0.transposed(permutation: [0, 2, 3, 1]) },
+    checkLinearPullback([2, 3, 4, 5], seed: 3, { $0.transposed(permutation: [0, 2, 3, 1]) },
                   { transposePullback($0, permutation: [0, 2, 3, 1]) })
-    checkPullback([3, 4, 5], seed: 4, { $0.transposed(permutation: [2, 0, 1]) },
+    checkLinearPullback([3, 4, 5], seed: 4, { $0.transposed(permutation: [2, 0, 1]) },
                   { transposePullback($0, permutation: [2, 0, 1]) })
 }
 
@@ -148,8 +86,8 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func concatenateLargeMatchesReference() {
-    var rng = SeededGenerator(seed: 5)
-    let parts = [randomTensor([1, 64, 40, 40], &rng), randomTensor([1, 32, 40, 40], &rng), randomTensor([1, 16, 40, 40], &rng)]
+    var rng = ShapingRNG(seed: 5)
+    let parts = [shapingRandomTensor([1, 64, 40, 40], &rng), shapingRandomTensor([1, 32, 40, 40], &rng), shapingRandomTensor([1, 16, 40, 40], &rng)]
     let y = concatenated(parts, alongAxis: 1)
     #expect(y.scalars == parts.flatMap(\.scalars))
     // Concatenation along the last axis (many short rows) of the transposed parts.
@@ -158,13 +96,13 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func concatenateAndSplitPullbacks() {
-    var rng = SeededGenerator(seed: 6)
-    let other = randomTensor([3, 2, 4], &rng)
-    checkPullback([3, 5, 4], seed: 7, { concatenated([$0, other, $0], alongAxis: 1) }, { g in
+    var rng = ShapingRNG(seed: 6)
+    let other = shapingRandomTensor([3, 2, 4], &rng)
+    checkLinearPullback([3, 5, 4], seed: 7, { concatenated([$0, other, $0], alongAxis: 1) }, { g in
         let p = concatenatePullback(g, sizes: [5, 2, 5], alongAxis: 1)
-        return axpy(p[0], 1, p[2])
+        return shapingAxpy(p[0], 1, p[2])
     })
-    checkPullback([4, 6], seed: 8, { x in
+    checkLinearPullback([4, 6], seed: 8, { x in
         let p = x.split(sizes: [1, 3, 2], alongAxis: 1)
         return concatenated([p[2], p[0]], alongAxis: 1)   // uses pieces 2 and 0, drops 1
     }, { g in
@@ -186,11 +124,11 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func expandPullbackMatchesFiniteDifferences() {
-    checkPullback([3, 1, 5], seed: 9, { $0.expanded(toShape: [2, 3, 4, 5]) }, { expandPullback($0, inputShape: [3, 1, 5]) })
-    checkPullback([1, 16, 1, 1], seed: 10, { $0.expanded(toShape: [2, 16, 7, 7]) },
+    checkLinearPullback([3, 1, 5], seed: 9, { $0.expanded(toShape: [2, 3, 4, 5]) }, { expandPullback($0, inputShape: [3, 1, 5]) })
+    checkLinearPullback([1, 16, 1, 1], seed: 10, { $0.expanded(toShape: [2, 16, 7, 7]) },
                   { expandPullback($0, inputShape: [1, 16, 1, 1]) })
-    checkPullback([4], seed: 11, { $0.expanded(toShape: [3, 4]) }, { expandPullback($0, inputShape: [4]) })
-    checkPullback([], seed: 12, { $0.expanded(toShape: [3, 2]) }, { expandPullback($0, inputShape: []) })
+    checkLinearPullback([4], seed: 11, { $0.expanded(toShape: [3, 4]) }, { expandPullback($0, inputShape: [4]) })
+    checkLinearPullback([], seed: 12, { $0.expanded(toShape: [3, 2]) }, { expandPullback($0, inputShape: []) })
 }
 
 @Test func tileRepeats() {
@@ -199,7 +137,7 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
     #expect(x.tiled(multiples: [2, 1]) == Tensor(shape: [4, 2], scalars: [1, 2, 3, 4, 1, 2, 3, 4]))
     #expect(x.tiled(multiples: [0, 3]).shape == [0, 6])
     #expect(Tensor(shape: [2], int64s: [5, 6]).tiled(multiples: [2]) == Tensor(shape: [4], int64s: [5, 6, 5, 6]))
-    checkPullback([2, 3, 2], seed: 13, { $0.tiled(multiples: [2, 1, 3]) },
+    checkLinearPullback([2, 3, 2], seed: 13, { $0.tiled(multiples: [2, 1, 3]) },
                   { tilePullback($0, inputShape: [2, 3, 2], multiples: [2, 1, 3]) })
 }
 
