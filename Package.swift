@@ -41,6 +41,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ONNXGraphTests", dependencies: ["ONNXGraph", "TensorCore"], exclude: ["Fixtures"]),
         .testTarget(name: "CAMKitTests", dependencies: ["CAMKit"]),
+        .testTarget(name: "camkitTests", dependencies: ["camkit"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore"], exclude: ["Fixtures"]),
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "ONNXGraph", "TensorCore"], exclude: ["Fixtures"]),
     ],
