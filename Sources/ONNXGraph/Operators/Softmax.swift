@@ -6,15 +6,36 @@ import TensorCore
 // axis) (CAMKit: 11–21). Types: float32.
 
 /// ONNX `Softmax`.
-struct SoftmaxOperator: DifferentiableOperator {
-    /// The axis attribute (possibly negative).
+struct SoftmaxOperator: SoftmaxFamilyOperator {
     let axis: Int
-    /// Opset < 13: flatten to 2-D at `axis` (normalise over all trailing axes together).
     let coercedTo2D: Bool
 
+    static func forward(_ x: Tensor, alongAxis axis: Int) -> Tensor { softmax(x, alongAxis: axis) }
+
+    static func backward(output: Tensor, gradient: Tensor, alongAxis axis: Int) -> Tensor {
+        softmaxPullback(output: output, gradient: gradient, alongAxis: axis)
+    }
+}
+
+/// What Softmax and LogSoftmax share: the `axis` attribute (default 1 before opset 13, −1 from
+/// 13), the opset < 13 coercion of the input to 2-D at `axis`, shape inference and the reshaping
+/// around the kernel and its pullback (which needs only the output).
+protocol SoftmaxFamilyOperator: DifferentiableOperator {
+    /// The axis attribute (possibly negative).
+    var axis: Int { get }
+    /// Opset < 13: flatten to 2-D at `axis` (normalise over all trailing axes together).
+    var coercedTo2D: Bool { get }
+    init(axis: Int, coercedTo2D: Bool)
+    /// The kernel along one axis.
+    static func forward(_ x: Tensor, alongAxis axis: Int) -> Tensor
+    /// The kernel's pullback from its output.
+    static func backward(output: Tensor, gradient: Tensor, alongAxis axis: Int) -> Tensor
+}
+
+extension SoftmaxFamilyOperator {
     init(node: Node, opset: Int) throws {
-        coercedTo2D = opset < 13
-        axis = try node.int("axis", default: coercedTo2D ? 1 : -1)
+        let coerced = opset < 13
+        self.init(axis: try node.int("axis", default: coerced ? 1 : -1), coercedTo2D: coerced)
     }
 
     func inferOutputs(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
@@ -36,7 +57,7 @@ struct SoftmaxOperator: DifferentiableOperator {
     func run(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "input")
         let view = try kernelView(x.shape)
-        return [softmax(x.reshaped(to: view.shape), alongAxis: view.axis).reshaped(to: x.shape)]
+        return [Self.forward(x.reshaped(to: view.shape), alongAxis: view.axis).reshaped(to: x.shape)]
     }
 
     func pullback(inputs: [Tensor?], outputs: [Tensor], outputGradients: [Tensor?], needed: [Bool],
@@ -44,7 +65,7 @@ struct SoftmaxOperator: DifferentiableOperator {
         guard let g = LinearAlgebraSupport.gradient(outputGradients), LinearAlgebraSupport.wants(needed, inputs, 0),
               let y = outputs.first else { return [nil] }
         let view = try kernelView(y.shape)
-        return [softmaxPullback(output: y.reshaped(to: view.shape), gradient: g.reshaped(to: view.shape),
-                                alongAxis: view.axis).reshaped(to: y.shape)]
+        return [Self.backward(output: y.reshaped(to: view.shape), gradient: g.reshaped(to: view.shape),
+                              alongAxis: view.axis).reshaped(to: y.shape)]
     }
 }
