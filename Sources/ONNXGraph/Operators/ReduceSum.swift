@@ -4,37 +4,16 @@ import TensorCore
 // Opsets 1, 11 (`axes` attribute), 13 (`axes` as optional input 1, `noop_with_empty_axes`) (CAMKit: 11–21).
 // Types: float32, int64 (shape arithmetic).
 
-/// ONNX `ReduceSum`.
-struct ReduceSumOperator: DifferentiableOperator {
-    /// Axes, keepdims and noop_with_empty_axes.
+/// ONNX `ReduceSum`; the shared axes handling is ``ReduceOperator``'s.
+struct ReduceSumOperator: ReduceOperator {
     let configuration: ReduceConfiguration
+    static let axesInputSince = 13
 
-    init(node: Node, opset: Int) throws {
-        configuration = try ReduceConfiguration(node: node, opset: opset, axesInputSince: 13)
+    static func reduce(_ x: Tensor, axes: [Int], keepingDimensions keep: Bool) -> Tensor {
+        x.sum(alongAxes: axes, keepingDimensions: keep)
     }
 
-    func inferOutputs(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
-        try configuration.inferOutputs(inputs, allowed: [.float32, .int64])
-    }
-
-    func run(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try required(inputs, 0, "data")
-        guard let axes = try configuration.axes(rank: x.rank, axesTensor: configuration.axesTensor(inputs)) else {
-            return [x]
-        }
-        return [x.sum(alongAxes: axes, keepingDimensions: configuration.keepDimensions)]
-    }
-
-    func pullback(inputs: [Tensor?], outputs: [Tensor], outputGradients: [Tensor?], needed: [Bool],
-                  context: PullbackContext) throws -> [Tensor?] {
-        var result = LinearAlgebraSupport.noGradients(inputs)
-        guard let g = LinearAlgebraSupport.gradient(outputGradients), LinearAlgebraSupport.wants(needed, inputs, 0),
-              let x = inputs[0] else { return result }
-        guard let axes = try configuration.axes(rank: x.rank, axesTensor: configuration.axesTensor(inputs)) else {
-            result[0] = g
-            return result
-        }
-        result[0] = sumPullback(gradient: g, inputShape: x.shape, axes: axes, keepingDimensions: configuration.keepDimensions)
-        return result
+    static func reducePullback(_ x: Tensor, gradient: Tensor, axes: [Int], keepingDimensions keep: Bool) -> Tensor {
+        sumPullback(gradient: gradient, inputShape: x.shape, axes: axes, keepingDimensions: keep)
     }
 }

@@ -133,3 +133,48 @@ struct ReduceConfiguration: Sendable {
         return [ValueInfo(shape: reductionResultShape(x.shape, axes: axes, keepingDimensions: keepDimensions), dtype: x.dtype)]
     }
 }
+
+/// What ReduceMax/Min/Mean/Sum share: the axes (attribute, or input from `axesInputSince`),
+/// `keepdims`, `noop_with_empty_axes`, shape inference, and the identity when no axis is reduced.
+protocol ReduceOperator: DifferentiableOperator {
+    /// Axes, keepdims and noop_with_empty_axes.
+    var configuration: ReduceConfiguration { get }
+    init(configuration: ReduceConfiguration)
+    /// The first opset in which `axes` is an input instead of an attribute.
+    static var axesInputSince: Int { get }
+    /// The reduction kernel.
+    static func reduce(_ x: Tensor, axes: [Int], keepingDimensions: Bool) -> Tensor
+    /// Its pullback.
+    static func reducePullback(_ x: Tensor, gradient: Tensor, axes: [Int], keepingDimensions: Bool) -> Tensor
+}
+
+extension ReduceOperator {
+    init(node: Node, opset: Int) throws {
+        self.init(configuration: try ReduceConfiguration(node: node, opset: opset, axesInputSince: Self.axesInputSince))
+    }
+
+    func inferOutputs(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
+        try configuration.inferOutputs(inputs, allowed: [.float32, .int64])
+    }
+
+    func run(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x = try required(inputs, 0, "data")
+        guard let axes = try configuration.axes(rank: x.rank, axesTensor: configuration.axesTensor(inputs)) else {
+            return [x]
+        }
+        return [Self.reduce(x, axes: axes, keepingDimensions: configuration.keepDimensions)]
+    }
+
+    func pullback(inputs: [Tensor?], outputs: [Tensor], outputGradients: [Tensor?], needed: [Bool],
+                  context: PullbackContext) throws -> [Tensor?] {
+        var result = LinearAlgebraSupport.noGradients(inputs)
+        guard let g = LinearAlgebraSupport.gradient(outputGradients), LinearAlgebraSupport.wants(needed, inputs, 0),
+              let x = inputs[0] else { return result }
+        guard let axes = try configuration.axes(rank: x.rank, axesTensor: configuration.axesTensor(inputs)) else {
+            result[0] = g
+            return result
+        }
+        result[0] = Self.reducePullback(x, gradient: g, axes: axes, keepingDimensions: configuration.keepDimensions)
+        return result
+    }
+}
