@@ -182,30 +182,7 @@ public func softmax(_ x: Tensor, alongAxis axis: Int = -1) -> Tensor {
 /// The pullback of ``softmax(_:alongAxis:)`` from its output `y`:
 /// `∂/∂x = y ⊙ (g − Σ_axis g ⊙ y)`.
 public func softmaxPullback(output y: Tensor, gradient g: Tensor, alongAxis axis: Int = -1) -> Tensor {
-    precondition(y.shape == g.shape, "softmax gradient shape \(g.shape) ≠ \(y.shape)")
-    let (outer, r, inner) = softmaxLayout(y.shape, axis)
-    var out = Tensor(uninitializedShape: y.shape)
-    y.withUnsafeBufferPointer { py in
-        g.withUnsafeBufferPointer { pg in
-            out.withUnsafeMutableBufferPointer { po in
-                guard let Y = py.baseAddress, let G = pg.baseAddress, let D = po.baseAddress else { return }
-                parallelFor(outer * inner, minimumChunk: Swift.max(1, 8192 / Swift.max(1, r))) { range in
-                    for t in range {
-                        let o = t / inner, j = t % inner
-                        let base = o * r * inner + j
-                        var dot = 0.0
-                        for ri in 0..<r { dot += Double(G[base + ri * inner] * Y[base + ri * inner]) }
-                        let d = Float(dot)
-                        for ri in 0..<r {
-                            let i = base + ri * inner
-                            D[i] = Y[i] * (G[i] - d)
-                        }
-                    }
-                }
-            }
-        }
-    }
-    return out
+    softmaxFamilyPullback(output: y, gradient: g, axis: axis, log: false)
 }
 
 // MARK: - LogSoftmax
@@ -222,7 +199,13 @@ public func logSoftmax(_ x: Tensor, alongAxis axis: Int = -1) -> Tensor {
 /// The pullback of ``logSoftmax(_:alongAxis:)`` from its output `y`:
 /// `∂/∂x = g − exp(y) · Σ_axis g`.
 public func logSoftmaxPullback(output y: Tensor, gradient g: Tensor, alongAxis axis: Int = -1) -> Tensor {
-    precondition(y.shape == g.shape, "log-softmax gradient shape \(g.shape) ≠ \(y.shape)")
+    softmaxFamilyPullback(output: y, gradient: g, axis: axis, log: true)
+}
+
+/// Both pullbacks in one pass per slice along `axis`, with a Double accumulator for the slice sum:
+/// softmax `y ⊙ (g − Σ g ⊙ y)`; log-softmax `g − exp(y) · Σ g`.
+private func softmaxFamilyPullback(output y: Tensor, gradient g: Tensor, axis: Int, log: Bool) -> Tensor {
+    precondition(y.shape == g.shape, "\(log ? "log-softmax" : "softmax") gradient shape \(g.shape) ≠ \(y.shape)")
     let (outer, r, inner) = softmaxLayout(y.shape, axis)
     var out = Tensor(uninitializedShape: y.shape)
     y.withUnsafeBufferPointer { py in
@@ -234,11 +217,14 @@ public func logSoftmaxPullback(output y: Tensor, gradient g: Tensor, alongAxis a
                         let o = t / inner, j = t % inner
                         let base = o * r * inner + j
                         var total = 0.0
-                        for ri in 0..<r { total += Double(G[base + ri * inner]) }
+                        for ri in 0..<r {
+                            let i = base + ri * inner
+                            total += log ? Double(G[i]) : Double(G[i] * Y[i])
+                        }
                         let s = Float(total)
                         for ri in 0..<r {
                             let i = base + ri * inner
-                            D[i] = G[i] - Foundation.exp(Y[i]) * s
+                            D[i] = log ? G[i] - Foundation.exp(Y[i]) * s : Y[i] * (G[i] - s)
                         }
                     }
                 }
