@@ -7,29 +7,8 @@ import Testing
 // bias/activation), SAME padding, and the pullbacks against the naive adjoint and central finite
 // differences. A benchmark (`CAMKIT_BENCH=1`) prints GFLOP/s for ResNet-50 / EfficientNet shapes.
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct ConvRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout ConvRNG) -> Tensor {
+private func randomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
     Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-}
-
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
 }
 
 /// One convolution configuration.
@@ -116,7 +95,7 @@ private let convCases: [ConvCase] = [
 @Test("conv2D matches the naive definition", arguments: convCases.indices)
 func conv2DMatchesReference(index: Int) {
     let cs = convCases[index]
-    var rng = ConvRNG(seed: UInt64(100 + index))
+    var rng = TestRNG(seed: UInt64(100 + index))
     let x = randomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
     let f = randomTensor(cs.filterShape, &rng)
     let b = cs.bias ? randomTensor([cs.o], &rng) : nil
@@ -129,7 +108,7 @@ func conv2DMatchesReference(index: Int) {
 
 @Test("Depthwise kernels agree with the reference on every instruction set")
 func depthwiseEveryISA() {
-    var rng = ConvRNG(seed: 7)
+    var rng = TestRNG(seed: 7)
     for cs in convCases where cs.groups == cs.c && cs.groups > 1 {
         let x = randomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
         let f = randomTensor(cs.filterShape, &rng)
@@ -153,7 +132,7 @@ func depthwiseEveryISA() {
 
 @Test("Tiny column tiles split the im2col path without changing results")
 func tiledIm2col() {
-    var rng = ConvRNG(seed: 11)
+    var rng = TestRNG(seed: 11)
     let cs = ConvCase(n: 2, c: 3, h: 20, w: 23, o: 5, padding: .symmetric(height: 1, width: 1))
     let x = randomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
     let f = randomTensor(cs.filterShape, &rng)
@@ -229,7 +208,7 @@ private func naiveConvAdjoint(_ x: Tensor, _ f: Tensor, _ dy: Tensor, _ cs: Conv
 func conv2DPullbackMatches(index: Int) {
     var cs = convCases[index]
     cs.activation = .none
-    var rng = ConvRNG(seed: UInt64(500 + index))
+    var rng = TestRNG(seed: UInt64(500 + index))
     let x = randomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
     let f = randomTensor(cs.filterShape, &rng)
     let b = randomTensor([cs.o], &rng)
@@ -254,14 +233,14 @@ func conv2DPullbackMatches(index: Int) {
     let eps: Float = 1e-2
     let m = Double(y.count)
     func check(_ analytic: Double, _ plus: Tensor, _ minus: Tensor, _ what: String) {
-        let numeric = (dot(plus, dy) - dot(minus, dy)) / Double(2 * eps)
+        let numeric = (testDot(plus, dy) - testDot(minus, dy)) / Double(2 * eps)
         #expect(abs(analytic - numeric) <= 1e-3 * abs(numeric) + 1e-3 * m.squareRoot(),
                 "\(what): analytic \(analytic) numeric \(numeric) \(cs)")
     }
     let vx = randomTensor(x.shape, &rng), vf = randomTensor(f.shape, &rng), vb = randomTensor(b.shape, &rng)
-    check(dot(dx, vx), forward(axpy(x, eps, vx), f, b), forward(axpy(x, -eps, vx), f, b), "input")
-    check(dot(df, vf), forward(x, axpy(f, eps, vf), b), forward(x, axpy(f, -eps, vf), b), "filter")
-    check(dot(db, vb), forward(x, f, axpy(b, eps, vb)), forward(x, f, axpy(b, -eps, vb)), "bias")
+    check(testDot(dx, vx), forward(testAxpy(x, eps, vx), f, b), forward(testAxpy(x, -eps, vx), f, b), "input")
+    check(testDot(df, vf), forward(x, testAxpy(f, eps, vf), b), forward(x, testAxpy(f, -eps, vf), b), "filter")
+    check(testDot(db, vb), forward(x, f, testAxpy(b, eps, vb)), forward(x, f, testAxpy(b, -eps, vb)), "bias")
 }
 
 // MARK: - Benchmark (run with CAMKIT_BENCH=1)
@@ -298,7 +277,7 @@ func convolutionBenchmark() {
         for s in shapes {
             var cs = s.cs
             cs.n = batch
-            var rng = ConvRNG(seed: 1)
+            var rng = TestRNG(seed: 1)
             let x = randomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
             let f = randomTensor(cs.filterShape, &rng)
             let b = randomTensor([cs.o], &rng)

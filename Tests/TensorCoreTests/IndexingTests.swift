@@ -58,7 +58,7 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
 }
 
 @Test func sliceMultiAxisMatchesReference() {
-    var rng = ShapingRNG(seed: 21)
+    var rng = TestRNG(seed: 21)
     let shape = [3, 8, 9, 5]
     let x = shapingRandomTensor(shape, &rng)
     let starts = [1, -1, 7], ends = [Int(Int64.max), 0, -10], steps = [2, -3, -2]
@@ -105,7 +105,7 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
 }
 
 @Test func gatherLargeMatchesReference() {
-    var rng = ShapingRNG(seed: 24)
+    var rng = TestRNG(seed: 24)
     let table = shapingRandomTensor([1000, 64], &rng)
     let idx = (0..<500).map { _ in Int64.random(in: -1000..<1000, using: &rng) }
     let y = table.gathered(indices: Tensor(shape: [500], int64s: idx), alongAxis: 0)
@@ -147,7 +147,7 @@ private func pythonSliceIndices(n: Int, start: Int, end: Int, step: Int) -> [Int
 
 @Test func scatterNDPullbackMatchesFiniteDifferences() {
     let indices = Tensor(shape: [2, 1], int64s: [2, 0])
-    var rng = ShapingRNG(seed: 26)
+    var rng = TestRNG(seed: 26)
     let updates = shapingRandomTensor([2, 5], &rng)
     checkLinearPullback([4, 5], seed: 27, { scatteredND($0, indices: indices, updates: updates) },
                   { scatterNDPullback($0, indices: indices, updatesShape: [2, 5]).data })

@@ -7,44 +7,23 @@ import Testing
 // alpha/beta, every bias broadcast) against naive Double references, and both pullbacks against
 // central finite differences.
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct LinAlgRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout LinAlgRNG) -> Tensor {
+private func randomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
     Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
 }
 
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
-}
-
-private func norm(_ a: Tensor) -> Double { dot(a, a).squareRoot() }
+private func norm(_ a: Tensor) -> Double { testDot(a, a).squareRoot() }
 
 /// Checks a pullback with a directional derivative: ⟨J·v, g⟩ by central differences against
 /// ⟨pullback(g), v⟩. ε = 1e-2 in Float: for these bilinear maps the difference quotient is exact up
 /// to rounding (~1e-7·√n relative), so 1e-3 of the Cauchy–Schwarz bound ‖pullback(g)‖·‖v‖ leaves a
 /// wide margin while catching any wrong term (which would be O(1) of that bound).
 private func expectDirectionalDerivative(_ f: (Tensor) -> Tensor, at x: Tensor, gradient g: Tensor,
-                                         pullback dx: Tensor, _ rng: inout LinAlgRNG,
+                                         pullback dx: Tensor, _ rng: inout TestRNG,
                                          sourceLocation: SourceLocation = #_sourceLocation) {
     let v = randomTensor(x.shape, &rng)
     let eps: Float = 1e-2
-    let numeric = (dot(f(axpy(x, eps, v)), g) - dot(f(axpy(x, -eps, v)), g)) / (2 * Double(eps))
-    let analytic = dot(dx, v)
+    let numeric = (testDot(f(testAxpy(x, eps, v)), g) - testDot(f(testAxpy(x, -eps, v)), g)) / (2 * Double(eps))
+    let analytic = testDot(dx, v)
     let bound = norm(dx) * norm(v)
     #expect(abs(numeric - analytic) <= 1e-3 * max(bound, 1e-6), "numeric \(numeric) vs analytic \(analytic)",
             sourceLocation: sourceLocation)
@@ -109,7 +88,7 @@ private let matmulShapes: [([Int], [Int])] = [
 
 @Test(arguments: matmulShapes.indices)
 func matmulMatchesNaive(_ index: Int) {
-    var rng = LinAlgRNG(seed: UInt64(index) + 1)
+    var rng = TestRNG(seed: UInt64(index) + 1)
     let (sa, sb) = matmulShapes[index]
     let a = randomTensor(sa, &rng), b = randomTensor(sb, &rng)
     let expected = naiveMatmul(a, b)
@@ -119,7 +98,7 @@ func matmulMatchesNaive(_ index: Int) {
 }
 
 @Test func matmulBatchedOnSwiftThreadsWithSingleThreadedBLAS() {
-    var rng = LinAlgRNG(seed: 99)
+    var rng = TestRNG(seed: 99)
     let a = randomTensor([3, 4, 17, 9], &rng), b = randomTensor([4, 9, 13], &rng)
     let saved = BLAS.threadCount
     BLAS.threadCount = 1
@@ -132,7 +111,7 @@ func matmulMatchesNaive(_ index: Int) {
 
 @Test(arguments: matmulShapes.indices)
 func matmulPullbackMatchesFiniteDifferences(_ index: Int) {
-    var rng = LinAlgRNG(seed: UInt64(index) + 100)
+    var rng = TestRNG(seed: UInt64(index) + 100)
     let (sa, sb) = matmulShapes[index]
     let a = randomTensor(sa, &rng), b = randomTensor(sb, &rng)
     let g = randomTensor(matmul(a, b).shape, &rng)
@@ -171,7 +150,7 @@ private let gemmBiasShapes: [[Int]?] = [nil, [], [5], [1, 5], [3, 1], [3, 5], [1
 
 @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
 func gemmMatchesNaiveAndFiniteDifferences(_ transposes: (Bool, Bool)) {
-    var rng = LinAlgRNG(seed: transposes.0 ? (transposes.1 ? 4 : 3) : (transposes.1 ? 2 : 1))
+    var rng = TestRNG(seed: transposes.0 ? (transposes.1 ? 4 : 3) : (transposes.1 ? 2 : 1))
     let (ta, tb) = transposes
     for (ci, cShape) in gemmBiasShapes.enumerated() {
         for m in [3, 1] {
@@ -215,7 +194,7 @@ func gemmMatchesNaiveAndFiniteDifferences(_ transposes: (Bool, Bool)) {
 /// attention products per batch item with the BLAS's threads versus Swift threads over batches.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["CAMKIT_BENCH"] == "1"))
 func matmulBenchmark() {
-    var rng = LinAlgRNG(seed: 7)
+    var rng = TestRNG(seed: 7)
     func time(_ label: String, flops: Double, _ body: () -> Void) {
         body()
         let start = DispatchTime.now().uptimeNanoseconds

@@ -6,29 +6,8 @@ import Testing
 // parameters, statistics outputs), group and instance norm against Double references, precision
 // with a large mean offset, and every pullback (input, scale, bias) against finite differences.
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct NormRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout NormRNG, in range: ClosedRange<Float> = -1...1) -> Tensor {
+private func randomTensor(_ shape: [Int], _ rng: inout TestRNG, in range: ClosedRange<Float> = -1...1) -> Tensor {
     Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: range, using: &rng) })
-}
-
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
 }
 
 /// ⟨pullback(g), v⟩ against the central difference of ⟨f(x + εv), g⟩ with ε = 1e-2. The
@@ -36,15 +15,15 @@ private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
 /// elements), so the truncation error is ~ε² ≈ 1e-4 relative and Float rounding ~1e-7·√n/ε;
 /// 2e-3 of the Cauchy–Schwarz bound covers both while catching a missing term.
 private func expectDirectionalDerivative(_ f: (Tensor) -> Tensor, at x: Tensor, gradient g: Tensor,
-                                         pullback dx: Tensor?, _ rng: inout NormRNG,
+                                         pullback dx: Tensor?, _ rng: inout TestRNG,
                                          sourceLocation: SourceLocation = #_sourceLocation) {
     guard let dx else { Issue.record("missing gradient", sourceLocation: sourceLocation); return }
     #expect(dx.shape == x.shape, sourceLocation: sourceLocation)
     let v = randomTensor(x.shape, &rng)
     let eps: Float = 1e-2
-    let numeric = (dot(f(axpy(x, eps, v)), g) - dot(f(axpy(x, -eps, v)), g)) / (2 * Double(eps))
-    let analytic = dot(dx, v)
-    let bound = dot(dx, dx).squareRoot() * dot(v, v).squareRoot()
+    let numeric = (testDot(f(testAxpy(x, eps, v)), g) - testDot(f(testAxpy(x, -eps, v)), g)) / (2 * Double(eps))
+    let analytic = testDot(dx, v)
+    let bound = testDot(dx, dx).squareRoot() * testDot(v, v).squareRoot()
     #expect(abs(numeric - analytic) <= 2e-3 * max(bound, 1e-6), "numeric \(numeric) vs analytic \(analytic)",
             sourceLocation: sourceLocation)
 }
@@ -66,7 +45,7 @@ private func naiveNormalize(_ x: [Float], rows: Int, d: Int, epsilon: Double,
 }
 
 @Test func batchNormMatchesNaiveAndFiniteDifferences() {
-    var rng = NormRNG(seed: 1)
+    var rng = TestRNG(seed: 1)
     let x = randomTensor([2, 3, 4, 5], &rng)
     let scale = randomTensor([3], &rng), bias = randomTensor([3], &rng), mean = randomTensor([3], &rng)
     let variance = randomTensor([3], &rng, in: 0.5...2)
@@ -94,7 +73,7 @@ private func naiveNormalize(_ x: [Float], rows: Int, d: Int, epsilon: Double,
 
 @Test(arguments: [([2, 5, 8], -1, [8]), ([2, 5, 8], 1, [5, 8]), ([3, 4, 6], 1, [6]), ([2, 3, 2, 4], 2, [1, 4]), ([4, 7], 0, [4, 7])])
 func layerNormMatchesNaiveAndFiniteDifferences(_ shape: [Int], _ axis: Int, _ parameterShape: [Int]) {
-    var rng = NormRNG(seed: UInt64(shape.reduce(axis + 20, *)))
+    var rng = TestRNG(seed: UInt64(shape.reduce(axis + 20, *)))
     let x = randomTensor(shape, &rng)
     let scale = randomTensor(parameterShape, &rng), bias = randomTensor(parameterShape, &rng)
     let eps: Float = 1e-5
@@ -138,7 +117,7 @@ func layerNormMatchesNaiveAndFiniteDifferences(_ shape: [Int], _ axis: Int, _ pa
 
 @Test func layerNormIsPreciseWithALargeOffset() {
     // Values 1e4 ± 1: E[x²] − μ² in Float would lose every digit; two-pass Double keeps them.
-    var rng = NormRNG(seed: 3)
+    var rng = TestRNG(seed: 3)
     let noise = randomTensor([4, 768], &rng)
     let x = Tensor(shape: noise.shape, scalars: noise.scalars.map { 10_000 + $0 })
     let ones = Tensor(repeating: 1, shape: [768])
@@ -150,7 +129,7 @@ func layerNormMatchesNaiveAndFiniteDifferences(_ shape: [Int], _ axis: Int, _ pa
 
 @Test(arguments: [([2, 6, 3, 4], 3), ([2, 6, 3, 4], 1), ([1, 4, 10], 4), ([3, 8, 2, 2], 2)])
 func groupNormMatchesNaiveAndFiniteDifferences(_ shape: [Int], _ groups: Int) {
-    var rng = NormRNG(seed: UInt64(shape.reduce(groups, *)))
+    var rng = TestRNG(seed: UInt64(shape.reduce(groups, *)))
     let x = randomTensor(shape, &rng)
     let c = shape[1], s = shape[2...].reduce(1, *), d = c / groups * s
     let scale = randomTensor([c], &rng), bias = randomTensor([c], &rng)
@@ -175,7 +154,7 @@ func groupNormMatchesNaiveAndFiniteDifferences(_ shape: [Int], _ groups: Int) {
 }
 
 @Test func instanceNormPullbackMatchesFiniteDifferences() {
-    var rng = NormRNG(seed: 11)
+    var rng = TestRNG(seed: 11)
     let x = randomTensor([2, 3, 4, 4], &rng)
     let scale = randomTensor([3], &rng), bias = randomTensor([3], &rng)
     let g = randomTensor(x.shape, &rng)

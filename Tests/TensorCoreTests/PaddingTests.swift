@@ -55,7 +55,7 @@ private func naivePad(_ x: Tensor, _ before: [Int], _ after: [Int], _ mode: Padd
 }
 
 @Test func padMatchesNaiveReference() {
-    var rng = ShapingRNG(seed: 31)
+    var rng = TestRNG(seed: 31)
     let cases: [([Int], [Int], [Int])] = [
         ([2, 3, 5, 6], [0, 0, 2, 1], [0, 0, 1, 3]),
         ([2, 3, 5, 6], [0, 1, -1, 2], [1, -1, 2, -2]),

@@ -5,36 +5,15 @@ import Testing
 // ceil mode, count_include_pad), closed-form cases, the first-max tie rule of the max pullback,
 // and every pullback against central finite differences.
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct PoolRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout PoolRNG) -> Tensor {
+private func randomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
     Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
 }
 
 /// Distinct values spaced 0.01 apart (a shuffled ramp), so that a perturbation of ±1e-3 never
 /// changes which element wins a max.
-private func distinctTensor(_ shape: [Int], _ rng: inout PoolRNG) -> Tensor {
+private func distinctTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
     let n = shape.reduce(1, *)
     return Tensor(shape: shape, scalars: (0..<n).map { Float($0) * 0.01 }.shuffled(using: &rng))
-}
-
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
 }
 
 private struct PoolCase: CustomStringConvertible {
@@ -130,7 +109,7 @@ func poolOutputSizes() {
 @Test("Pooling matches the naive definition", arguments: poolCases.indices)
 func poolingMatchesReference(index: Int) {
     let cs = poolCases[index]
-    var rng = PoolRNG(seed: UInt64(10 + index))
+    var rng = TestRNG(seed: UInt64(10 + index))
     let x = randomTensor(cs.shape, &rng)
     let mp = maxPool2D(x, kernelSize: cs.kernel, strides: cs.strides, padding: cs.padding, dilations: cs.dilations,
                        ceilMode: cs.ceilMode)
@@ -170,7 +149,7 @@ func maxPoolTies() {
 @Test("Pooling pullbacks match finite differences", arguments: poolCases.indices)
 func poolingPullbacks(index: Int) {
     let cs = poolCases[index]
-    var rng = PoolRNG(seed: UInt64(70 + index))
+    var rng = TestRNG(seed: UInt64(70 + index))
     let x = distinctTensor(cs.shape, &rng)
     let v = randomTensor(cs.shape, &rng)
     // Max pooling is piecewise linear and the winners are 0.01 apart: with ε = 1e-3, |εv| ≤ 1e-3
@@ -186,18 +165,18 @@ func poolingPullbacks(index: Int) {
     let tol = 1e-3 * (1 + Double(y.count).squareRoot())
     let dxMax = maxPool2DPullback(x, outputGradient: dy, kernelSize: cs.kernel, strides: cs.strides, padding: cs.padding,
                                   dilations: cs.dilations, ceilMode: cs.ceilMode)
-    let numMax = (dot(maxF(axpy(x, eps, v)), dy) - dot(maxF(axpy(x, -eps, v)), dy)) / Double(2 * eps)
-    #expect(abs(dot(dxMax, v) - numMax) <= tol, "max \(cs)")
+    let numMax = (testDot(maxF(testAxpy(x, eps, v)), dy) - testDot(maxF(testAxpy(x, -eps, v)), dy)) / Double(2 * eps)
+    #expect(abs(testDot(dxMax, v) - numMax) <= tol, "max \(cs)")
     let dxAvg = avgPool2DPullback(inputShape: cs.shape, outputGradient: dy, kernelSize: cs.kernel, strides: cs.strides,
                                   padding: cs.padding, dilations: cs.dilations, ceilMode: cs.ceilMode,
                                   countIncludePad: cs.countIncludePad)
-    let numAvg = (dot(avgF(axpy(x, eps, v)), dy) - dot(avgF(axpy(x, -eps, v)), dy)) / Double(2 * eps)
-    #expect(abs(dot(dxAvg, v) - numAvg) <= tol, "avg \(cs)")
+    let numAvg = (testDot(avgF(testAxpy(x, eps, v)), dy) - testDot(avgF(testAxpy(x, -eps, v)), dy)) / Double(2 * eps)
+    #expect(abs(testDot(dxAvg, v) - numAvg) <= tol, "avg \(cs)")
 }
 
 @Test("Global pooling pullbacks match finite differences")
 func globalPoolingPullbacks() {
-    var rng = PoolRNG(seed: 3)
+    var rng = TestRNG(seed: 3)
     for shape in [[2, 3, 5, 6], [1, 4, 7], [1, 2, 3, 2, 2]] {
         let x = distinctTensor(shape, &rng)
         let v = randomTensor(shape, &rng)
@@ -205,9 +184,9 @@ func globalPoolingPullbacks() {
         let dy = randomTensor(outShape, &rng)
         let eps: Float = 1e-3
         #expect(globalAvgPool(x).shape == outShape)
-        let numAvg = (dot(globalAvgPool(axpy(x, eps, v)), dy) - dot(globalAvgPool(axpy(x, -eps, v)), dy)) / Double(2 * eps)
-        #expect(abs(dot(globalAvgPoolPullback(inputShape: shape, outputGradient: dy), v) - numAvg) <= 1e-3, "avg \(shape)")
-        let numMax = (dot(globalMaxPool(axpy(x, eps, v)), dy) - dot(globalMaxPool(axpy(x, -eps, v)), dy)) / Double(2 * eps)
-        #expect(abs(dot(globalMaxPoolPullback(x, outputGradient: dy), v) - numMax) <= 1e-3, "max \(shape)")
+        let numAvg = (testDot(globalAvgPool(testAxpy(x, eps, v)), dy) - testDot(globalAvgPool(testAxpy(x, -eps, v)), dy)) / Double(2 * eps)
+        #expect(abs(testDot(globalAvgPoolPullback(inputShape: shape, outputGradient: dy), v) - numAvg) <= 1e-3, "avg \(shape)")
+        let numMax = (testDot(globalMaxPool(testAxpy(x, eps, v)), dy) - testDot(globalMaxPool(testAxpy(x, -eps, v)), dy)) / Double(2 * eps)
+        #expect(abs(testDot(globalMaxPoolPullback(x, outputGradient: dy), v) - numMax) <= 1e-3, "max \(shape)")
     }
 }

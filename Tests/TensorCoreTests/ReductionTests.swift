@@ -7,36 +7,15 @@ import Testing
 // (N, C, H, W) → (N, C, 1, 1), long rows split across threads, long strided columns), precision of
 // long sums, Int64 data, empty tensors, argmax ties, and every pullback against finite differences.
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct ReductionRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout ReductionRNG) -> Tensor {
+private func randomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
     Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
 }
 
 /// Distinct values spaced 0.1 apart in random order, so that a ±1e-2 perturbation never changes
 /// which element is the maximum or minimum.
-private func separatedTensor(_ shape: [Int], _ rng: inout ReductionRNG) -> Tensor {
+private func separatedTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
     let n = shape.reduce(1, *)
     return Tensor(shape: shape, scalars: (0..<n).map { Float($0) * 0.1 - Float(n) * 0.05 }.shuffled(using: &rng))
-}
-
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
 }
 
 /// ⟨pullback(g), v⟩ against the central difference of ⟨f(x + εv), g⟩. Sum and mean are linear and
@@ -44,13 +23,13 @@ private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
 /// to Float rounding; 1e-3 of the Cauchy–Schwarz bound is a wide margin that still catches a wrong
 /// element or scale.
 private func expectDirectionalDerivative(_ f: (Tensor) -> Tensor, at x: Tensor, gradient g: Tensor,
-                                         pullback dx: Tensor, _ rng: inout ReductionRNG,
+                                         pullback dx: Tensor, _ rng: inout TestRNG,
                                          sourceLocation: SourceLocation = #_sourceLocation) {
     let v = randomTensor(x.shape, &rng)
     let eps: Float = 1e-2
-    let numeric = (dot(f(axpy(x, eps, v)), g) - dot(f(axpy(x, -eps, v)), g)) / (2 * Double(eps))
-    let analytic = dot(dx, v)
-    let bound = dot(dx, dx).squareRoot() * dot(v, v).squareRoot()
+    let numeric = (testDot(f(testAxpy(x, eps, v)), g) - testDot(f(testAxpy(x, -eps, v)), g)) / (2 * Double(eps))
+    let analytic = testDot(dx, v)
+    let bound = testDot(dx, dx).squareRoot() * testDot(v, v).squareRoot()
     #expect(abs(numeric - analytic) <= 1e-3 * max(bound, 1e-6), "numeric \(numeric) vs analytic \(analytic)",
             sourceLocation: sourceLocation)
 }
@@ -103,7 +82,7 @@ private func naiveReduce(_ x: Tensor, axes: [Int], keep: Bool, _ kind: NaiveKind
 
 @Test(arguments: 0..<16)
 func reductionsOverEveryAxisSubsetMatchNaive(_ mask: Int) {
-    var rng = ReductionRNG(seed: UInt64(mask) + 1)
+    var rng = TestRNG(seed: UInt64(mask) + 1)
     let axes = (0..<4).filter { mask & (1 << $0) != 0 }
     for shape in [[2, 3, 4, 5], [3, 1, 17, 33], [1, 5, 1, 40]] {
         let x = randomTensor(shape, &rng)
@@ -121,7 +100,7 @@ func reductionsOverEveryAxisSubsetMatchNaive(_ mask: Int) {
 }
 
 @Test func globalPoolingShapeAndLongRowsAndColumns() {
-    var rng = ReductionRNG(seed: 5)
+    var rng = TestRNG(seed: 5)
     // (N, C, H, W) → (N, C, 1, 1), the dynamo exporter's global average pooling.
     let x = randomTensor([2, 64, 7, 7], &rng)
     #expect(x.mean(alongAxes: [2, 3], keepingDimensions: true)
@@ -168,7 +147,7 @@ func reductionsOverEveryAxisSubsetMatchNaive(_ mask: Int) {
 
 @Test(arguments: [[0], [1], [2], [3], [2, 3], [0, 2], [0, 1, 2, 3], [1, 3]])
 func reductionPullbacksMatchFiniteDifferences(_ axes: [Int]) {
-    var rng = ReductionRNG(seed: UInt64(axes.reduce(7) { $0 * 5 + $1 }))
+    var rng = TestRNG(seed: UInt64(axes.reduce(7) { $0 * 5 + $1 }))
     let shape = [2, 3, 4, 5]
     for keep in [false, true] {
         let x = separatedTensor(shape, &rng)

@@ -17,7 +17,7 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func transposeMatchesNaiveReference() {
-    var rng = ShapingRNG(seed: 1)
+    var rng = TestRNG(seed: 1)
     let cases: [([Int], [Int])] = [
         ([2, 3], [1, 0]),
         ([70, 45], [1, 0]),                       // tiled 2-D path with ragged tiles
@@ -41,7 +41,7 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func transposeLargeMultiThreaded() {
-    var rng = ShapingRNG(seed: 2)
+    var rng = TestRNG(seed: 2)
     let x = shapingRandomTensor([1, 96, 56, 56], &rng)
     let y = x.transposed(permutation: [0, 2, 3, 1])
     #expect(y.scalars == naiveTranspose(x, [0, 2, 3, 1]))
@@ -86,7 +86,7 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func concatenateLargeMatchesReference() {
-    var rng = ShapingRNG(seed: 5)
+    var rng = TestRNG(seed: 5)
     let parts = [shapingRandomTensor([1, 64, 40, 40], &rng), shapingRandomTensor([1, 32, 40, 40], &rng), shapingRandomTensor([1, 16, 40, 40], &rng)]
     let y = concatenated(parts, alongAxis: 1)
     #expect(y.scalars == parts.flatMap(\.scalars))
@@ -96,11 +96,11 @@ private func naiveTranspose(_ x: Tensor, _ perm: [Int]) -> [Float] {
 }
 
 @Test func concatenateAndSplitPullbacks() {
-    var rng = ShapingRNG(seed: 6)
+    var rng = TestRNG(seed: 6)
     let other = shapingRandomTensor([3, 2, 4], &rng)
     checkLinearPullback([3, 5, 4], seed: 7, { concatenated([$0, other, $0], alongAxis: 1) }, { g in
         let p = concatenatePullback(g, sizes: [5, 2, 5], alongAxis: 1)
-        return shapingAxpy(p[0], 1, p[2])
+        return testAxpy(p[0], 1, p[2])
     })
     checkLinearPullback([4, 6], seed: 8, { x in
         let p = x.split(sizes: [1, 3, 2], alongAxis: 1)

@@ -6,42 +6,21 @@ import Testing
 // with SIMD tails) against a Double reference, stability for huge and −∞ logits, the vectorised
 // exp's accuracy, and both pullbacks against finite differences.
 
-/// A deterministic generator (SplitMix64) so failures reproduce.
-private struct SoftmaxRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-private func randomTensor(_ shape: [Int], _ rng: inout SoftmaxRNG, scale: Float = 3) -> Tensor {
+private func randomTensor(_ shape: [Int], _ rng: inout TestRNG, scale: Float = 3) -> Tensor {
     Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -scale...scale, using: &rng) })
-}
-
-private func dot(_ a: Tensor, _ b: Tensor) -> Double {
-    zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-}
-
-private func axpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
-    Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
 }
 
 /// ⟨pullback(g), v⟩ against the central difference of ⟨f(x + εv), g⟩ with ε = 1e-2. Softmax's
 /// third derivatives are O(1), so the truncation error is ~ε²/6 ≈ 2e-5 of the derivative's scale,
 /// and Float rounding adds ~1e-7·√n/ε; 2e-3 of the Cauchy–Schwarz bound covers both with margin.
 private func expectDirectionalDerivative(_ f: (Tensor) -> Tensor, at x: Tensor, gradient g: Tensor,
-                                         pullback dx: Tensor, _ rng: inout SoftmaxRNG,
+                                         pullback dx: Tensor, _ rng: inout TestRNG,
                                          sourceLocation: SourceLocation = #_sourceLocation) {
     let v = randomTensor(x.shape, &rng, scale: 1)
     let eps: Float = 1e-2
-    let numeric = (dot(f(axpy(x, eps, v)), g) - dot(f(axpy(x, -eps, v)), g)) / (2 * Double(eps))
-    let analytic = dot(dx, v)
-    let bound = dot(dx, dx).squareRoot() * dot(v, v).squareRoot()
+    let numeric = (testDot(f(testAxpy(x, eps, v)), g) - testDot(f(testAxpy(x, -eps, v)), g)) / (2 * Double(eps))
+    let analytic = testDot(dx, v)
+    let bound = testDot(dx, dx).squareRoot() * testDot(v, v).squareRoot()
     #expect(abs(numeric - analytic) <= 2e-3 * max(bound, 1e-6), "numeric \(numeric) vs analytic \(analytic)",
             sourceLocation: sourceLocation)
 }
@@ -73,7 +52,7 @@ private func naiveSoftmax(_ x: Tensor, axis: Int, log: Bool) -> Tensor {
 
 @Test(arguments: [([2, 3, 37], 2), ([2, 3, 37], -1), ([4, 21, 5], 1), ([33, 2, 3], 0), ([1, 1], 1), ([5, 16], 1), ([3, 200], -1)])
 func softmaxAndLogSoftmaxMatchNaive(_ shape: [Int], _ axis: Int) {
-    var rng = SoftmaxRNG(seed: UInt64(shape.reduce(axis + 10, *)))
+    var rng = TestRNG(seed: UInt64(shape.reduce(axis + 10, *)))
     let x = randomTensor(shape, &rng, scale: 8)
     #expect(softmax(x, alongAxis: axis).isApproximatelyEqual(to: naiveSoftmax(x, axis: axis, log: false), rtol: 2e-6, atol: 1e-8))
     #expect(logSoftmax(x, alongAxis: axis).isApproximatelyEqual(to: naiveSoftmax(x, axis: axis, log: true), rtol: 2e-6, atol: 2e-6))
@@ -103,7 +82,7 @@ func softmaxAndLogSoftmaxMatchNaive(_ shape: [Int], _ axis: Int) {
 
 @Test(arguments: [([3, 7], 1), ([2, 5, 3], 1), ([4, 3, 2], 0), ([2, 19], -1)])
 func softmaxPullbacksMatchFiniteDifferences(_ shape: [Int], _ axis: Int) {
-    var rng = SoftmaxRNG(seed: UInt64(shape.reduce(axis + 3, *)))
+    var rng = TestRNG(seed: UInt64(shape.reduce(axis + 3, *)))
     let x = randomTensor(shape, &rng)
     let g = randomTensor(shape, &rng, scale: 1)
     let y = softmax(x, alongAxis: axis)
@@ -117,7 +96,7 @@ func softmaxPullbacksMatchFiniteDifferences(_ shape: [Int], _ axis: Int) {
 /// Timing of ViT attention's softmax (`CAMKIT_BENCH=1`).
 @Test(.enabled(if: ProcessInfo.processInfo.environment["CAMKIT_BENCH"] == "1"))
 func softmaxBenchmark() {
-    var rng = SoftmaxRNG(seed: 1)
+    var rng = TestRNG(seed: 1)
     let x = randomTensor([1, 12, 197, 197], &rng)
     _ = softmax(x)
     let start = DispatchTime.now().uptimeNanoseconds

@@ -1,10 +1,11 @@
 import Testing
 @testable import TensorCore
 
-// Helpers shared by the data-movement tests (Shaping, Indexing, Padding, Resize).
+// Helpers shared by the TensorCore tests: a seeded generator, inner products, and (for the
+// data-movement tests) random tensors, a linear-pullback check and index helpers.
 
 /// A deterministic generator (SplitMix64) so failures reproduce.
-struct ShapingRNG: RandomNumberGenerator {
+struct TestRNG: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
@@ -16,15 +17,17 @@ struct ShapingRNG: RandomNumberGenerator {
     }
 }
 
-func shapingRandomTensor(_ shape: [Int], _ rng: inout ShapingRNG) -> Tensor {
+func shapingRandomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
     Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
 }
 
-func shapingDot(_ a: Tensor, _ b: Tensor) -> Double {
+/// ⟨a, b⟩ in Double.
+func testDot(_ a: Tensor, _ b: Tensor) -> Double {
     zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
 }
 
-func shapingAxpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
+/// `a + s·v`.
+func testAxpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
     Tensor(shape: a.shape, scalars: zip(a.scalars, v.scalars).map { $0 + s * $1 })
 }
 
@@ -36,15 +39,15 @@ func shapingAxpy(_ a: Tensor, _ s: Float, _ v: Tensor) -> Tensor {
 /// n terms with random signs, i.e. ≈ 3e-6·√n·max|g| — the tolerance 1e-4·(1 + √n) covers it 10×.
 func checkLinearPullback(_ shape: [Int], seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation,
                            _ f: (Tensor) -> Tensor, _ pullback: (Tensor) -> Tensor) {
-    var rng = ShapingRNG(seed: seed)
+    var rng = TestRNG(seed: seed)
     let x = shapingRandomTensor(shape, &rng), v = shapingRandomTensor(shape, &rng)
     let y = f(x)
     let g = shapingRandomTensor(y.shape, &rng)
     let gx = pullback(g)
     #expect(gx.shape == shape, sourceLocation: sourceLocation)
     let eps: Float = 1e-2
-    let lhs = shapingDot(gx, v)
-    let rhs = (shapingDot(f(shapingAxpy(x, eps, v)), g) - shapingDot(f(shapingAxpy(x, -eps, v)), g)) / (2 * Double(eps))
+    let lhs = testDot(gx, v)
+    let rhs = (testDot(f(testAxpy(x, eps, v)), g) - testDot(f(testAxpy(x, -eps, v)), g)) / (2 * Double(eps))
     let tol = 1e-4 * (1 + Double(y.count).squareRoot())
     #expect(abs(lhs - rhs) <= tol, "⟨pullback(g), v⟩ = \(lhs), finite difference = \(rhs)", sourceLocation: sourceLocation)
 }
