@@ -26,13 +26,20 @@ let package = Package(
             name: "CCodecs",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
         ),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"]),
+        // oneDNN (Debian: libdnnl-dev, no pkg-config file) for prepared convolutions on Linux:
+        // a small C glue over its C API.
+        .target(name: "CDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(name: "TensorCore", dependencies: [
+            "CBLAS", "CKernels", .target(name: "CDNNL", condition: .when(platforms: [.linux])),
+        ]),
         .target(
             name: "ONNXGraph",
             dependencies: ["TensorCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .target(name: "Explain", dependencies: ["TensorCore", "ONNXGraph"]),
-        .target(name: "Imaging", dependencies: ["TensorCore", "CCodecs"]),
+        // FreeType (Debian: libfreetype-dev) for caption text.
+        .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
+        .target(name: "Imaging", dependencies: ["TensorCore", "CCodecs", "CFreeType"]),
         .target(name: "CAMKit", dependencies: ["TensorCore", "ONNXGraph", "Explain", "Imaging"]),
         .executableTarget(
             name: "camkit",
@@ -41,7 +48,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ONNXGraphTests", dependencies: ["ONNXGraph", "TensorCore"], exclude: ["Fixtures"]),
         .testTarget(name: "CAMKitTests", dependencies: ["CAMKit"]),
-        .testTarget(name: "camkitTests", dependencies: ["camkit"]),
+        .testTarget(name: "camkitTests", dependencies: ["camkit"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore"], exclude: ["Fixtures"]),
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "ONNXGraph", "TensorCore"], exclude: ["Fixtures"]),
     ],

@@ -2,7 +2,7 @@
 # Installs the Debian packages CAMKit builds against, when they are missing. Idempotent.
 # Used by the README's commands, by CI (.ci/run) and by developers.
 set -euo pipefail
-packages=(libopenblas-dev libpng-dev libjpeg62-turbo-dev libfreetype-dev fonts-dejavu-core pkg-config)
+packages=(libopenblas-dev libdnnl-dev libpng-dev libjpeg62-turbo-dev libfreetype-dev fonts-dejavu-core pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,17 +22,49 @@ public struct ModelSidecar: Codable, Sendable, Equatable {
     public var std: [Float]?
     /// A text file beside the model with one class name per line.
     public var labels: String?
+    /// A preprocessing preset (`imagenet`, `inception`, `caffe`, `none`) that ``mean``, ``std``,
+    /// ``resize`` and ``inputSize`` refine (default: `imagenet`'s recipe).
+    public var preset: String?
+    /// How the photo reaches the input size: `shorter-crop` (default), `stretch` or `letterbox`.
+    public var resizeMode: String?
 
     /// Reads the sidecar of `modelURL` (`model.json` beside `model.onnx`), or returns `nil` if none.
     /// - Throws: a decoding error naming the file when the JSON is malformed.
     public static func load(besideModel modelURL: URL) throws -> ModelSidecar? {
         let url = modelURL.deletingPathExtension().appendingPathExtension("json")
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let sidecar: ModelSidecar
         do {
-            return try JSONDecoder().decode(ModelSidecar.self, from: Data(contentsOf: url))
+            sidecar = try JSONDecoder().decode(ModelSidecar.self, from: Data(contentsOf: url))
         } catch {
             throw CAMKitError.invalidSidecar(path: url.path, reason: "\(error)")
         }
+        if let reason = sidecar.problem {
+            throw CAMKitError.invalidSidecar(path: url.path, reason: reason)
+        }
+        return sidecar
+    }
+
+    /// What is wrong with the values, or `nil` when they are usable.
+    var problem: String? {
+        if let layout, !["NCHW", "NHWC"].contains(layout.uppercased()) {
+            return "\"layout\" is \"\(layout)\"; use \"NCHW\" or \"NHWC\""
+        }
+        if let inputSize, !(1...2).contains(inputSize.count) || inputSize.contains(where: { $0 < 1 }) {
+            return "\"inputSize\" is \(inputSize); give [height, width] with positive values"
+        }
+        if let resize, resize < 1 { return "\"resize\" is \(resize); give the shorter side in pixels (e.g. 256)" }
+        if let mean, mean.count != 3 { return "\"mean\" has \(mean.count) values; give 3 (one per channel)" }
+        if let std, std.count != 3 || std.contains(0) || std.contains(where: { !$0.isFinite }) {
+            return "\"std\" is \(std); give 3 non-zero values (one per channel)"
+        }
+        if let preset, Preprocessing.preset(named: preset) == nil {
+            return "\"preset\" is \"\(preset)\"; use one of \(Preprocessing.presetNames.joined(separator: ", "))"
+        }
+        if let resizeMode, ResizeStrategy(rawValue: resizeMode.lowercased()) == nil {
+            return "\"resizeMode\" is \"\(resizeMode)\"; use one of \(ResizeStrategy.allCases.map(\.rawValue).joined(separator: ", "))"
+        }
+        return nil
     }
 
     /// The class names listed in ``labels`` (resolved beside the model), or `nil`.
@@ -54,6 +86,8 @@ public enum CAMKitError: Error, CustomStringConvertible, Sendable {
     case bundledModelMissing(searched: [String])
     /// A CAM method name that is not known.
     case unknownMethod(String, valid: [String])
+    /// A preprocessing setting that cannot be used (`option` names the flag or field).
+    case invalidPreprocessing(option: String, value: String, reason: String)
 
     public var description: String {
         switch self {
@@ -64,6 +98,8 @@ public enum CAMKitError: Error, CustomStringConvertible, Sendable {
                 + "pass --model M.onnx or set CAMKIT_MODEL_DIR to the folder holding efficientnet-lite0.onnx"
         case .unknownMethod(let name, let valid):
             return "unknown method '\(name)'; valid methods: \(valid.joined(separator: ", "))"
+        case .invalidPreprocessing(let option, let value, let reason):
+            return "invalid \(option) '\(value)': \(reason)"
         }
     }
 }

@@ -31,6 +31,12 @@ public enum ExplainError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidCustomTarget(name: String, reason: String)
     /// A target layer's value does not depend on the input or does not reach the chosen output.
     case layerNotOnPath(layer: String, reason: String)
+    /// A channel index outside the layer's `0..<channelCount` (feature maps, kernels, deconvnet).
+    case channelOutOfRange(layer: String, channel: Int, channelCount: Int)
+    /// Kernel visualisation was asked of a layer that is not a convolution with constant weights.
+    case noConvolutionKernels(layer: String, reason: String)
+    /// A tensor argument (an attribution baseline, explicit noise) whose shape does not fit the input.
+    case shapeMismatch(name: String, shape: [Int], expected: String)
 
     /// One line for the user: what is wrong and what to do.
     public var description: String {
@@ -66,6 +72,13 @@ public enum ExplainError: Error, Sendable, Equatable, CustomStringConvertible {
             return "custom target '\(name)': \(reason)"
         case .layerNotOnPath(let layer, let reason):
             return "layer '\(layer)' cannot be explained: \(reason); choose a layer between the input and the output"
+        case .channelOutOfRange(let layer, let channel, let count):
+            return "channel \(channel) is out of range: layer '\(layer)' has \(count) channels (0...\(max(count - 1, 0)))"
+        case .noConvolutionKernels(let layer, let reason):
+            return "layer '\(layer)' has no convolution kernels to show (\(reason)); name a Conv layer "
+                + "(see `camkit layers`), or none for the model's first convolution"
+        case .shapeMismatch(let name, let shape, let expected):
+            return "\(name) has shape \(shape), but \(expected)"
         }
     }
 }

@@ -20,6 +20,17 @@ public enum Colormap: String, Sendable, Hashable, CaseIterable {
     case magma
     /// Gray levels: level `v` → `(v, v, v)`.
     case gray
+    /// matplotlib's `bwr`: blue → white → red, a diverging map for signed values (0 at the centre).
+    case bwr
+    /// Captum's default for signed attributions (`visualize_image_attr(sign="all")`): matplotlib
+    /// `LinearSegmentedColormap.from_list("RdWhGn", ["red", "white", "green"])`, negative red.
+    case rdWhGn = "rdwhgn"
+    /// matplotlib's `Blues` (Captum's default for absolute-value attributions).
+    case blues
+    /// matplotlib's `Greens` (Captum's default for positive attributions).
+    case greens
+    /// matplotlib's `Reds` (Captum's default for negative attributions).
+    case reds
 
     /// The table: 256 RGB triples, interleaved (768 bytes), level 0 first.
     public var table: [UInt8] {
@@ -30,6 +41,11 @@ public enum Colormap: String, Sendable, Hashable, CaseIterable {
         case .inferno: return ColormapTables.inferno
         case .magma: return ColormapTables.magma
         case .gray: return Self.grayTable
+        case .bwr: return Self.bwrTable
+        case .rdWhGn: return Self.rdWhGnTable
+        case .blues: return Self.bluesTable
+        case .greens: return Self.greensTable
+        case .reds: return Self.redsTable
         }
     }
 
@@ -77,4 +93,80 @@ func planeSize(_ map: Tensor) -> (Int, Int) {
     precondition(s.count >= 2 && s.dropLast(2).allSatisfy { $0 == 1 },
                  "expected one map [H, W] (leading dimensions 1), got \(s)")
     return (s[s.count - 2], s[s.count - 1])
+}
+
+// MARK: Colormaps defined by evenly spaced colours (matplotlib `LinearSegmentedColormap.from_list`)
+
+extension Colormap {
+    /// matplotlib `_bwr_data`.
+    static let bwrTable = linearSegmentedTable([(0, 0, 1), (1, 1, 1), (1, 0, 0)])
+    /// `["red", "white", "green"]`; matplotlib's "green" is `#008000`.
+    static let rdWhGnTable = linearSegmentedTable([(1, 0, 0), (1, 1, 1), (0, 128.0 / 255, 0)])
+    /// matplotlib `_Blues_data` (ColorBrewer).
+    static let bluesTable = linearSegmentedTable([
+        (0.9686274509803922, 0.984313725490196, 1.0), (0.8705882352941177, 0.9215686274509803, 0.9686274509803922),
+        (0.7764705882352941, 0.8588235294117647, 0.9372549019607843), (0.6196078431372549, 0.792156862745098, 0.8823529411764706),
+        (0.4196078431372549, 0.6823529411764706, 0.8392156862745098), (0.25882352941176473, 0.5725490196078431, 0.7764705882352941),
+        (0.12941176470588237, 0.44313725490196076, 0.7098039215686275), (0.03137254901960784, 0.3176470588235294, 0.611764705882353),
+        (0.03137254901960784, 0.18823529411764706, 0.4196078431372549)])
+    /// matplotlib `_Greens_data` (ColorBrewer).
+    static let greensTable = linearSegmentedTable([
+        (0.9686274509803922, 0.9882352941176471, 0.9607843137254902), (0.8980392156862745, 0.9607843137254902, 0.8784313725490196),
+        (0.7803921568627451, 0.9137254901960784, 0.7529411764705882), (0.6313725490196078, 0.8509803921568627, 0.6078431372549019),
+        (0.4549019607843137, 0.7686274509803922, 0.4627450980392157), (0.2549019607843137, 0.6705882352941176, 0.36470588235294116),
+        (0.13725490196078433, 0.5450980392156862, 0.27058823529411763), (0.0, 0.42745098039215684, 0.17254901960784313),
+        (0.0, 0.26666666666666666, 0.10588235294117647)])
+    /// matplotlib `_Reds_data` (ColorBrewer).
+    static let redsTable = linearSegmentedTable([
+        (1.0, 0.9607843137254902, 0.9411764705882353), (0.996078431372549, 0.8784313725490196, 0.8235294117647058),
+        (0.9882352941176471, 0.7333333333333333, 0.6313725490196078), (0.9882352941176471, 0.5725490196078431, 0.4470588235294118),
+        (0.984313725490196, 0.41568627450980394, 0.2901960784313726), (0.9372549019607843, 0.23137254901960785, 0.17254901960784313),
+        (0.796078431372549, 0.09411764705882353, 0.11372549019607843), (0.6470588235294118, 0.058823529411764705, 0.08235294117647057),
+        (0.403921568627451, 0.0, 0.05098039215686274)])
+
+    /// The 256-entry byte table matplotlib builds for `LinearSegmentedColormap.from_list(colors)`
+    /// and returns from `cmap(range(256), bytes=True)` (`colors.py` `_create_lookup_table`, in
+    /// Double as NumPy does): anchors at `x_k = 255 · (k · (1 / (n − 1)))`, samples at
+    /// `x_i = 255 · (i · (1 / 255))` (both `np.linspace`, last = 1 exactly), `k` = the first anchor
+    /// with `x_k ≥ x_i` (searchsorted), linear interpolation between anchors `k − 1` and `k`, the
+    /// end samples taken as is, then `uint8(255 · v)` (truncation).
+    static func linearSegmentedTable(_ colors: [(Double, Double, Double)]) -> [UInt8] {
+        let n = 256
+        let scale = Double(n - 1)
+        let anchorStep = 1.0 / Double(colors.count - 1), sampleStep = 1.0 / Double(n - 1)
+        let anchors = (0..<colors.count).map { k in scale * (k == colors.count - 1 ? 1.0 : Double(k) * anchorStep) }
+        var table = [UInt8](repeating: 0, count: n * 3)
+        for i in 0..<n {
+            let x = scale * (i == n - 1 ? 1.0 : Double(i) * sampleStep)
+            for c in 0..<3 {
+                func y(_ k: Int) -> Double { c == 0 ? colors[k].0 : (c == 1 ? colors[k].1 : colors[k].2) }
+                var v: Double
+                if i == 0 {
+                    v = y(0)
+                } else if i == n - 1 {
+                    v = y(colors.count - 1)
+                } else {
+                    let k = anchors.firstIndex { $0 >= x } ?? colors.count - 1
+                    let distance = (x - anchors[k - 1]) / (anchors[k] - anchors[k - 1])
+                    v = distance * (y(k) - y(k - 1)) + y(k - 1)
+                }
+                v = min(1, max(0, v))
+                table[3 * i + c] = UInt8(v * 255)
+            }
+        }
+        return table
+    }
+
+    /// The level matplotlib's `Colormap.__call__` picks for a Float32 value already scaled by
+    /// `Normalize(vmin, vmax)`: `(x − vmin) / (vmax − vmin)`, times 256 (Float32), 256 → 255,
+    /// below 0 → the first level, at or above 256 → the last, truncated toward zero. NaN → 0.
+    /// (``level(_:)`` is NumPy/OpenCV's `uint8(255 · v)` instead, as pytorch-grad-cam colours maps.)
+    @inlinable
+    public static func matplotlibLevel(_ x: Float, vmin: Float, vmax: Float) -> UInt8 {
+        var v = (x - vmin) / (vmax - vmin)
+        v *= 256
+        if v.isNaN || v < 0 { return 0 }
+        if v >= 255 { return 255 }
+        return UInt8(v)
+    }
 }

@@ -51,3 +51,58 @@ public func horizontalStrip(_ tiles: [RGBImage], padding: Int = 8, background: R
 public func verticalStrip(_ tiles: [RGBImage], padding: Int = 8, background: RGBColor = .white) -> RGBImage {
     gridImage(tiles, columns: 1, padding: padding, background: background)
 }
+
+/// A grid of tiles with text headers: one header per row on the left and one per column on top,
+/// as in the method-comparison figures of pytorch-grad-cam's README (rows = images or classes,
+/// columns = methods). Header text is drawn with ``textTile(_:font:color:background:padding:width:height:maxWidth:)``:
+/// centred, multi-line with `\n`, shortened with "…" when wider than its column.
+///
+/// - Parameters:
+///   - rows: the tiles, row by row; shorter rows leave their last cells empty.
+///   - rowHeaders: one header per row (`nil`: no header column).
+///   - columnHeaders: one header per tile column (`nil`: no header row).
+///   - font: the header font.
+///   - padding: gap between cells and around the grid (≥ 0). Default 8.
+///   - background: the colour of gaps and headers. Default white.
+///   - textColor: the header ink. Default black.
+///   - maxRowHeaderWidth: the widest the header column may be, in pixels. Default 240.
+/// - Returns: the composite.
+/// - Precondition: `rowHeaders?.count == rows.count`, `columnHeaders?.count` equals the number of
+///   tile columns (the longest row), `padding >= 0`.
+public func captionedGrid(_ rows: [[RGBImage]], rowHeaders: [String]? = nil, columnHeaders: [String]? = nil,
+                          font: Font, padding: Int = 8, background: RGBColor = .white,
+                          textColor: RGBColor = .black, maxRowHeaderWidth: Int = 240) -> RGBImage {
+    let columns = rows.map(\.count).max() ?? 0
+    precondition(rowHeaders == nil || rowHeaders?.count == rows.count,
+                 "\(rowHeaders?.count ?? 0) row headers for \(rows.count) rows")
+    precondition(columnHeaders == nil || columnHeaders?.count == columns,
+                 "\(columnHeaders?.count ?? 0) column headers for \(columns) columns")
+    let empty = RGBImage(width: 0, height: 0, color: background)
+    var columnWidths = [Int](repeating: 0, count: columns)
+    for row in rows { for (c, t) in row.enumerated() { columnWidths[c] = max(columnWidths[c], t.width) } }
+    let rowHeights = rows.map { $0.map(\.height).max() ?? 0 }
+    let headerColumnWidth: Int? = rowHeaders.map { headers in
+        let natural = headers.map { h in
+            h.split(separator: "\n", omittingEmptySubsequences: false).map { font.width(of: String($0)) }.max() ?? 0
+        }.max() ?? 0
+        return min(natural + 8, maxRowHeaderWidth)
+    }
+    var tiles: [RGBImage] = []
+    if let columnHeaders {
+        if headerColumnWidth != nil { tiles.append(empty) }
+        for (c, header) in columnHeaders.enumerated() {
+            tiles.append(textTile(header, font: font, color: textColor, background: background,
+                                  width: max(1, columnWidths[c])))
+        }
+    }
+    for (r, row) in rows.enumerated() {
+        if let rowHeaders, let headerColumnWidth {
+            tiles.append(textTile(rowHeaders[r], font: font, color: textColor, background: background,
+                                  width: max(1, headerColumnWidth), height: max(1, rowHeights[r])))
+        }
+        tiles += row
+        tiles += [RGBImage](repeating: empty, count: columns - row.count)
+    }
+    return gridImage(tiles, columns: max(1, columns + (headerColumnWidth == nil ? 0 : 1)), padding: padding,
+                     background: background)
+}

@@ -6,6 +6,10 @@
 // Python's round-half-to-even; zero padding when the crop is larger), `ToTensor` (`/255` in
 // Float32) and `Normalize` (`(x - mean) / std` in Float32). CAMKit reproduces these bit for bit on
 // the decoded pixels (tested on photos: mean |Δ| ≈ 0 against torchvision).
+// Other geometries: `stretch` is torchvision's `Resize((h, w))` (PIL bilinear, antialiased);
+// `letterbox` is Pillow's `ImageOps.pad(image, (w, h), method=BILINEAR, color=(114, 114, 114))`.
+// Presets: `inception` scales to [−1, 1] as Keras' `preprocess_input(mode="tf")`; `caffe` is Keras'
+// `preprocess_input(mode="caffe")` (RGB→BGR, 0–255, minus the ImageNet BGR means, no scaling).
 
 import TensorCore
 
@@ -79,7 +83,8 @@ public enum ResizePolicy: Sendable, Hashable {
     case centerCrop(width: Int, height: Int)
     /// Resize to exactly `width × height`, ignoring the aspect ratio.
     case stretch(width: Int, height: Int)
-    /// Resize to fit inside `width × height` keeping the aspect ratio, centred, padded with `fill`.
+    /// Resize to fit inside `width × height` keeping the aspect ratio, centred, padded with `fill`
+    /// (placed as PIL's `ImageOps.pad` places it, see ``letterboxPlacement(width:height:boxWidth:boxHeight:)``).
     case letterbox(width: Int, height: Int, fill: RGBColor)
 }
 
@@ -305,10 +310,7 @@ public struct Preprocessing: Sendable, Hashable {
                     CropGeometry(sourceWidth: w, sourceHeight: h, inputWidth: cw, inputHeight: ch,
                                  scaleX: sx, scaleY: sy, offsetX: Double(left) * sx, offsetY: Double(top) * sy))
         case let .letterbox(tw, th, fill):
-            let s = min(Double(tw) / Double(w), Double(th) / Double(h))
-            let nw = max(1, min(tw, Int((Double(w) * s).rounded())))
-            let nh = max(1, min(th, Int((Double(h) * s).rounded())))
-            let padX = (tw - nw) / 2, padY = (th - nh) / 2
+            let (nw, nh, padX, padY) = letterboxPlacement(width: w, height: h, boxWidth: tw, boxHeight: th)
             let resized = image.resized(width: nw, height: nh)
             var canvas = RGBImage(width: tw, height: th, color: fill)
             canvas.paste(resized, x: padX, y: padY)
@@ -325,6 +327,72 @@ public struct Preprocessing: Sendable, Hashable {
         return PreprocessedImage(tensor: picture.tensor(normalization: normalization, layout: layout),
                                  inputImage: picture, geometry: geometry)
     }
+}
+
+/// How a photo is brought to the model's input size, by the names the CLI and sidecars use.
+public enum ResizeStrategy: String, Sendable, Hashable, CaseIterable {
+    /// Resize the shorter side, then centre-crop (torchvision's `Resize` + `CenterCrop`).
+    case shorterSideCrop = "shorter-crop"
+    /// Resize to exactly the input size, ignoring the aspect ratio (torchvision's `Resize((h, w))`,
+    /// Keras' `load_img(target_size=...)`).
+    case stretch
+    /// Fit inside the input size keeping the aspect ratio, centred on gray (114, 114, 114) padding
+    /// (PIL's `ImageOps.pad`, YOLO-style letterboxing).
+    case letterbox
+}
+
+extension Preprocessing {
+    /// The names of the presets ``preset(named:)`` accepts, in `--help` order.
+    public static let presetNames = ["imagenet", "inception", "caffe", "none"]
+
+    /// The input size this recipe produces, or `nil` for ``ResizePolicy/none`` (the photo's own size).
+    public var inputSize: (width: Int, height: Int)? {
+        switch resize {
+        case .none: return nil
+        case let .resizeShorterSideAndCenterCrop(_, w, h), let .centerCrop(w, h), let .stretch(w, h),
+             let .letterbox(w, h, _):
+            return (w, h)
+        }
+    }
+
+    /// The same recipe with another way of reaching the same input size. A shorter-side crop keeps
+    /// this recipe's ratio of resize to crop when it has one, else torchvision's 256/224; a
+    /// letterbox pads with ``RGBColor/letterboxGray``. Without an input size (``ResizePolicy/none``)
+    /// the recipe is returned unchanged.
+    public func resizing(_ mode: ResizeStrategy) -> Preprocessing {
+        guard let (w, h) = inputSize else { return self }
+        var p = self
+        switch mode {
+        case .shorterSideCrop:
+            if case .resizeShorterSideAndCenterCrop = resize { return self }
+            p.resize = .resizeShorterSideAndCenterCrop(
+                shorterSide: Int((Double(min(w, h)) * 256 / 224).rounded()), cropWidth: w, cropHeight: h)
+        case .stretch: p.resize = .stretch(width: w, height: h)
+        case .letterbox: p.resize = .letterbox(width: w, height: h, fill: .letterboxGray)
+        }
+        return p
+    }
+}
+
+/// Where a `width × height` photo goes inside a `boxWidth × boxHeight` letterbox, as PIL's
+/// `ImageOps.contain` and `ImageOps.pad` (Pillow 13) place it: the long side fills the box, the
+/// other is `round(short / long · box)` (Python's round-half-to-even), and the pad before it is
+/// `round((box − size) · 0.5)`.
+/// - Returns: the resized size and the left/top padding.
+public func letterboxPlacement(width: Int, height: Int, boxWidth: Int, boxHeight: Int)
+    -> (width: Int, height: Int, padX: Int, padY: Int) {
+    var (nw, nh) = (boxWidth, boxHeight)
+    let imageRatio = Double(width) / Double(height), boxRatio = Double(boxWidth) / Double(boxHeight)
+    if imageRatio > boxRatio {
+        nh = Int((Double(height) / Double(width) * Double(boxWidth)).rounded(.toNearestOrEven))
+    } else if imageRatio < boxRatio {
+        nw = Int((Double(width) / Double(height) * Double(boxHeight)).rounded(.toNearestOrEven))
+    }
+    nw = max(1, min(boxWidth, nw))
+    nh = max(1, min(boxHeight, nh))
+    let padX = Int((Double(boxWidth - nw) * 0.5).rounded(.toNearestOrEven))
+    let padY = Int((Double(boxHeight - nh) * 0.5).rounded(.toNearestOrEven))
+    return (nw, nh, padX, padY)
 }
 
 /// torchvision's `Resize(shorterSide)` output size: the shorter side becomes `shorterSide`, the

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TensorCore
 @testable import Imaging
@@ -92,5 +93,89 @@ import TensorCore
         let adapted = Preprocessing.imagenet.adapted(toInputWidth: 299, height: 299)
         #expect(adapted.resize == .resizeShorterSideAndCenterCrop(shorterSide: 342, cropWidth: 299, cropHeight: 299))
         #expect(Preprocessing.preset(named: "none") == .raw && Preprocessing.preset(named: "Caffe") == .caffe)
+    }
+}
+
+/// Stretch and letterbox geometry, and the caffe / inception presets, against the references named
+/// in Scripts/fixtures/make_imaging_fixtures.py: torchvision's `Resize((h, w))`, PIL's `ImageOps.pad`
+/// and Keras' `preprocess_input(mode="caffe" / "tf")` formulas, on PIL-decoded photos.
+@Suite struct PreprocessingModeTests {
+    struct GeometryCase: Decodable, Sendable, CustomTestStringConvertible {
+        let photo, kind, expected: String
+        let width, height: Int
+        var testDescription: String { "\(kind) \(photo) to \(width)x\(height)" }
+    }
+    struct PresetCase: Decodable, Sendable, CustomTestStringConvertible {
+        let photo, preset, layout, expected: String
+        var testDescription: String { "\(preset) \(photo)" }
+    }
+    struct Manifest: Decodable { let geometry: [GeometryCase]; let presets: [PresetCase] }
+
+    static let manifest: Manifest? = try? JSONDecoder().decode(
+        Manifest.self, from: Data(contentsOf: Fixtures.url("manifest.json")))
+
+    @Test(arguments: manifest?.geometry ?? [])
+    func stretchAndLetterboxMatchTorchvisionAndPIL(_ c: GeometryCase) throws {
+        let photo = try RGBImage(contentsOf: Fixtures.url(c.photo))
+        let policy: ResizePolicy = c.kind == "stretch"
+            ? .stretch(width: c.width, height: c.height)
+            : .letterbox(width: c.width, height: c.height, fill: .letterboxGray)
+        let result = Preprocessing(resize: policy, normalization: .identity)(photo)
+        let expected = try Fixtures.rgb(c.expected)
+        #expect(result.inputImage.width == expected.width && result.inputImage.height == expected.height)
+        let a = result.inputImage.pixels, b = expected.pixels
+        let mean = Double(zip(a, b).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }) / Double(a.count)
+        // Same thresholds as the torchvision resize-and-crop test: ≤ 0.05 levels on average, ±2 at most
+        // (PIL's fixed-point bilinear rounding).
+        #expect(mean <= 0.05, "mean |Δ| = \(mean) levels")
+        #expect(maxDifference(a, b) <= 2)
+        if c.kind == "letterbox" {
+            // The pad bands are exactly where PIL puts them (round-half-to-even of half the slack).
+            let p = letterboxPlacement(width: photo.width, height: photo.height, boxWidth: c.width, boxHeight: c.height)
+            let padRows = (0..<c.height).filter { $0 < p.padY || $0 >= p.padY + p.height }
+            let padColumns = (0..<c.width).filter { $0 < p.padX || $0 >= p.padX + p.width }
+            #expect(padRows.count + padColumns.count == c.width + c.height - p.width - p.height)
+            for y in padRows {
+                #expect(expected[x: c.width / 2, y: y] == .letterboxGray && result.inputImage[x: c.width / 2, y: y] == .letterboxGray)
+            }
+            for x in padColumns {
+                #expect(expected[x: x, y: c.height / 2] == .letterboxGray && result.inputImage[x: x, y: c.height / 2] == .letterboxGray)
+            }
+        }
+    }
+
+    @Test(arguments: manifest?.presets ?? [])
+    func caffeAndInceptionMatchKerasPreprocessInput(_ c: PresetCase) throws {
+        let photo = try RGBImage(contentsOf: Fixtures.url(c.photo))
+        var recipe = try #require(Preprocessing.preset(named: c.preset))
+        recipe.layout = c.layout == "NHWC" ? .nhwc : .nchw
+        let result = recipe(photo)
+        let reference = try Fixtures.tensor(c.expected)
+        #expect(result.tensor.shape == reference.shape)
+        let a = result.tensor.scalars, b = reference.scalars
+        var sum = 0.0, worst: Float = 0
+        for i in 0..<min(a.count, b.count) {
+            let d = abs(a[i] - b[i])
+            sum += Double(d)
+            worst = max(worst, d)
+        }
+        // The pixels differ from PIL's by ≤ 0.05 levels on average (see above); one level is 1 in
+        // caffe's 0–255 units and 1/127.5 in tf's [-1, 1].
+        let level: Double = c.preset == "caffe" ? 1 : 1 / 127.5
+        #expect(sum / Double(a.count) <= 0.05 * level, "mean |Δ| = \(sum / Double(a.count))")
+        #expect(Double(worst) <= 2 * level + 1e-5)
+    }
+
+    @Test func resizeStrategiesKeepTheInputSize() {
+        let base = Preprocessing.imagenet.adapted(toInputWidth: 128, height: 160)
+        #expect(base.resizing(.stretch).resize == .stretch(width: 128, height: 160))
+        #expect(base.resizing(.letterbox).resize == .letterbox(width: 128, height: 160, fill: .letterboxGray))
+        #expect(base.resizing(.shorterSideCrop) == base)
+        #expect(Preprocessing(resize: .stretch(width: 224, height: 224), normalization: .identity).resizing(.shorterSideCrop).resize
+            == .resizeShorterSideAndCenterCrop(shorterSide: 256, cropWidth: 224, cropHeight: 224))
+        #expect(Preprocessing.raw.resizing(.stretch) == .raw)     // no input size: unchanged
+        // PIL's ImageOps.contain/pad placement: 640×427 in 224² → 224×149, top pad round(37.5) = 38.
+        #expect(letterboxPlacement(width: 640, height: 427, boxWidth: 224, boxHeight: 224) == (224, 149, 0, 38))
+        #expect(letterboxPlacement(width: 200, height: 100, boxWidth: 64, boxHeight: 64) == (64, 32, 0, 16))
     }
 }

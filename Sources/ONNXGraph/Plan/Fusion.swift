@@ -1,16 +1,24 @@
 import TensorCore
 
-/// A convolution with the zero `Pad` before it and the `Relu`/`Clip` after it folded in.
+/// A convolution with the zero `Pad` before it and the `Relu`/`Clip` after it folded in, and
+/// prepared for its input shape when its filter is a constant.
 ///
 /// Exporters of TF-style models (EfficientNet-Lite) emit an explicit `Pad` before strided
 /// convolutions, and every CNN follows its convolutions with an activation; running them as
 /// separate kernels costs a full pass over memory each. Specialisation merges them when the
 /// intermediate values have no other reader and nobody asked to keep them.
+///
+/// When the filter (and bias) are initializers, specialisation also makes a
+/// ``PreparedConvolution`` (oneDNN, filter reordered once) for the plan's input shape; the
+/// forward pass uses it, and falls back to `conv2D` if it is absent or fails. The pullback
+/// always uses CAMKit's own kernels.
 struct FusedConvOperator: DifferentiableOperator {
     let conv: ConvOperator
     /// Extra zero padding from a preceding `Pad` (added to the convolution's own).
     let extraPadding: Padding2D
     let activation: FusedActivation
+    /// The convolution prepared for the plan's input shape, filter and bias (or `nil`).
+    var prepared: PreparedConvolution? = nil
 
     init(node: Node, opset: Int) throws {
         throw OperatorError("FusedConv is made by specialisation only")
@@ -24,7 +32,11 @@ struct FusedConvOperator: DifferentiableOperator {
 
     /// The convolution's window with the extra padding added.
     private func window(_ x: Tensor, _ w: Tensor) throws -> WindowAttributes.Window {
-        var window = try conv.geometry(input: padded(shape: x.shape), filter: w.shape).0
+        try window(inputShape: x.shape, filterShape: w.shape)
+    }
+
+    private func window(inputShape: [Int], filterShape: [Int]) throws -> WindowAttributes.Window {
+        var window = try conv.geometry(input: padded(shape: inputShape), filter: filterShape).0
         window.padding = Padding2D(top: window.padding.top + extraPadding.top,
                                    left: window.padding.left + extraPadding.left,
                                    bottom: window.padding.bottom + extraPadding.bottom,
@@ -47,9 +59,22 @@ struct FusedConvOperator: DifferentiableOperator {
     func run(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
+        if let prepared, x.shape == prepared.inputShape, let y = prepared(x) { return [y] }
         let g = try window(x, w)
         return [conv2D(x, filter: w, bias: b, strides: g.strides, padding: g.padding,
                        dilations: g.dilations, groups: conv.group, activation: activation)]
+    }
+
+    /// Prepares this convolution for input `x` when the filter and bias are constants.
+    func preparing(x: ValueInfo, w: ValueInfo, b: ValueInfo?) -> FusedConvOperator {
+        guard x.shape.count == 4, x.dtype == .float32, let filter = w.constant, filter.rank == 4 else { return self }
+        if let b, b.constant == nil { return self }
+        guard let g = try? window(inputShape: x.shape, filterShape: filter.shape) else { return self }
+        var copy = self
+        copy.prepared = PreparedConvolution(inputShape: x.shape, filter: filter, bias: b?.constant,
+                                            strides: g.strides, padding: g.padding, dilations: g.dilations,
+                                            groups: conv.group, activation: activation)
+        return copy
     }
 
     func pullback(inputs: [Tensor?], outputs: [Tensor], outputGradients: [Tensor?], needed: [Bool],
@@ -88,7 +113,8 @@ struct FusedConvOperator: DifferentiableOperator {
 extension Specialiser {
     typealias RawStep = (nodeIndex: Int, op: any ONNXOperator, inputs: [Int?], outputs: [Int?])
 
-    /// Merges `Pad → Conv → Relu/Clip` chains into single ``FusedConvOperator`` steps.
+    /// Merges `Pad → Conv → Relu/Clip` chains into single ``FusedConvOperator`` steps, and
+    /// prepares every convolution with constant filter and bias (``PreparedConvolution``).
     ///
     /// A value is fused away only when exactly one step reads it, it is not a graph output and
     /// it is not in `preserved` (captures and gradient targets).
@@ -125,9 +151,13 @@ extension Specialiser {
                 outputs = steps[next].outputs
                 removed.insert(next)
             }
-            if extra == .zero && activation == .none { continue }
-            result[i] = (step.nodeIndex, FusedConvOperator(conv: conv, extraPadding: extra, activation: activation),
-                         inputs, outputs)
+            var fused = FusedConvOperator(conv: conv, extraPadding: extra, activation: activation)
+            if inputs.count > 1, let x = inputs[0], let w = inputs[1] {
+                let b = inputs.count > 2 ? inputs[2].map { slotInfos[$0] } : nil
+                fused = fused.preparing(x: slotInfos[x], w: slotInfos[w], b: b)
+            }
+            if extra == .zero && activation == .none && fused.prepared == nil { continue }
+            result[i] = (step.nodeIndex, fused, inputs, outputs)
         }
         return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }

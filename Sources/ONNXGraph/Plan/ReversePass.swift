@@ -27,6 +27,75 @@ extension ExecutionPlan {
         context: PullbackContext = PullbackContext(),
         seed: ([Tensor]) throws -> [Tensor?]
     ) throws -> GradientResult {
+        try reversePass(inputs, capturing: capturing, withRespectTo: values, context: context) { forward in
+            let seeds = try seed(forward.outputs)
+            guard seeds.count == outputSlots.count else {
+                throw ONNXGraphError.invalidNode(name: "reverse pass", opType: "seed",
+                                                 reason: "the seed gave \(seeds.count) gradients for \(outputSlots.count) outputs")
+            }
+            return zip(outputSlots, seeds).compactMap { s, g in g.map { (s, $0) } }
+        }
+    }
+
+    /// Runs the model forward, then propagates gradients seeded at arbitrary values of the graph
+    /// (intermediate values or outputs) back to `values`.
+    ///
+    /// This is the reverse pass of ``gradients(_:capturing:withRespectTo:context:seed:)`` with the
+    /// seed placed on any value instead of the outputs: the result is the vector-Jacobian product
+    /// `Σ_v ⟨seed_v, ∂v/∂x⟩` for each requested `x`. Deconvnet reconstructions (Zeiler & Fergus
+    /// 2014) seed one activation of an intermediate layer this way. Only the steps between a
+    /// requested value and a seeded value are differentiated.
+    ///
+    /// A seeded intermediate value must be kept observable through kernel fusion: make the plan with
+    /// ``ModelGraph/plan(forInputShapes:preserving:)`` including its name.
+    ///
+    /// - Parameters:
+    ///   - inputs: one tensor per graph input.
+    ///   - capturing: tensor names whose forward values to return (and to pass to `seeding`).
+    ///   - values: tensor names to differentiate with respect to (graph inputs or intermediate values).
+    ///   - context: activation gradient rules (guided backprop, deconvnet).
+    ///   - seeding: given the forward pass (outputs and captures), the gradient placed on each
+    ///     seeded value, by tensor name, shaped like the value. Values not named get no seed.
+    /// - Throws: ``ONNXGraphError`` for unknown (or fused-away) names, a seed whose shape differs
+    ///   from its value's, or a node without a pullback on the path.
+    public func gradients(
+        _ inputs: [Tensor], capturing: [String] = [], withRespectTo values: [String],
+        context: PullbackContext = PullbackContext(),
+        seeding: (ForwardResult) throws -> [String: Tensor]
+    ) throws -> GradientResult {
+        try reversePass(inputs, capturing: capturing, withRespectTo: values, context: context) { forward in
+            try seeding(forward).sorted { $0.key < $1.key }.map { name, gradient in
+                let s = try slot(of: name)
+                guard gradient.shape == slotInfos[s].shape, gradient.dtype == .float32 else {
+                    throw ONNXGraphError.invalidNode(
+                        name: "reverse pass", opType: "seed",
+                        reason: "the seed of '\(name)' has shape \(gradient.shape) (\(gradient.dtype)), the value has \(slotInfos[s].shape) (float32): give a float32 gradient shaped like the value")
+                }
+                return (s, gradient)
+            }
+        }
+    }
+
+    /// Runs the model forward, then propagates gradients seeded at arbitrary values back to
+    /// `values`: the seeding variant above with the seeds given up front.
+    /// - Parameter seeds: the gradient placed on each seeded value, by tensor name, shaped like the
+    ///   value (the plan must preserve intermediate seeded values, see above).
+    /// - Throws: ``ONNXGraphError`` for unknown (or fused-away) names, a seed of the wrong shape, or
+    ///   a node without a pullback on the path.
+    public func gradients(
+        _ inputs: [Tensor], capturing: [String] = [], withRespectTo values: [String],
+        context: PullbackContext = PullbackContext(),
+        seeding seeds: [String: Tensor]
+    ) throws -> GradientResult {
+        try gradients(inputs, capturing: capturing, withRespectTo: values, context: context) { _ in seeds }
+    }
+
+    /// The shared reverse pass: forward with every value retained, seeds from `seeds` (slot,
+    /// gradient) accumulated, then the pullbacks of the steps on a path from `values`, in reverse.
+    private func reversePass(
+        _ inputs: [Tensor], capturing: [String], withRespectTo values: [String], context: PullbackContext,
+        seeds: (ForwardResult) throws -> [(slot: Int, gradient: Tensor)]
+    ) throws -> GradientResult {
         let targets = try values.map { try slot(of: $0) }
         let forward = try execute(inputs, capturing: capturing, retainAll: true)
         var slots = forward.retained
@@ -40,14 +109,8 @@ extension ExecutionPlan {
         }
 
         var grads = [Tensor?](repeating: nil, count: slotInfos.count)
-        let seeds = try seed(forward.outputs)
-        guard seeds.count == outputSlots.count else {
-            throw ONNXGraphError.invalidNode(name: "reverse pass", opType: "seed",
-                                             reason: "the seed gave \(seeds.count) gradients for \(outputSlots.count) outputs")
-        }
-        for (s, g) in zip(outputSlots, seeds) {
-            if let g { accumulate(g, into: &grads[s]) }
-        }
+        let visible = ForwardResult(outputs: forward.outputs, captures: forward.captures, retained: [])
+        for (s, g) in try seeds(visible) { accumulate(g, into: &grads[s]) }
 
         for i in steps.indices.reversed() where onPath[i] {
             let step = steps[i]

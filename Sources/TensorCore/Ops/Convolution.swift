@@ -1,5 +1,9 @@
 import CKernels
+import Foundation
 import Synchronization
+#if canImport(CDNNL)
+import CDNNL
+#endif
 
 // 2-D convolution (cross-correlation, as in ONNX Conv and PyTorch `conv2d`) over NCHW tensors with
 // OIHW filters, and its pullbacks.
@@ -14,6 +18,13 @@ import Synchronization
 // ``ComputeSettings/threadCount`` threads with ``parallelFor``; each item calls a single-threaded
 // BLAS (the BLAS's own threads are switched off for the duration, never nested with ours).
 // Bias and an optional activation are fused into the write of each output tile.
+//
+// A convolution whose filter is known in advance (a model's plan) can instead be prepared once
+// with ``PreparedConvolution``: on Linux it runs oneDNN (Debian's libdnnl, JIT kernels on a blocked
+// nChw16c layout, with NCHW ⇄ blocked reorders around each call) for k×k and small depthwise
+// convolutions, where it measured 1.5–7× faster than the kernels above (Benchmarks/conv_layers;
+// see ``PreparedConvolution``). The kernels above do the rest, are the fallback and compute
+// every pullback.
 
 // MARK: - Parameters
 
@@ -156,6 +167,9 @@ enum ConvolutionTuning {
     nonisolated(unsafe) static var columnTileElements = 1 << 18
     /// When true, items run one after another and the BLAS uses its own threads (for comparison).
     nonisolated(unsafe) static var useBLASThreads = false
+    /// When true, a ``PreparedConvolution`` runs as one oneDNN primitive on OpenMP threads instead
+    /// of parts on CAMKit's threads (for comparison; default from `CAMKIT_DNNL_OPENMP=1`).
+    nonisolated(unsafe) static var dnnlUsesOpenMP = ProcessInfo.processInfo.environment["CAMKIT_DNNL_OPENMP"] == "1"
     /// The instruction set of the C kernels: 3 = AVX-512F, 2 = AVX2+FMA, 0 = portable (lowered to
     /// what the CPU supports); -1 = detect automatically.
     static var kernelISA: Int {
@@ -567,3 +581,201 @@ private final class GeometryBox {
     }
     deinit { pointer.deallocate() }
 }
+
+// MARK: - Prepared (oneDNN) convolution
+
+/// Which kernels ``PreparedConvolution`` may use.
+public enum ConvolutionBackend: String, Sendable {
+    /// oneDNN where it is available and supports the shape, CAMKit's own kernels otherwise.
+    case automatic
+    /// CAMKit's own kernels only (for comparisons and debugging).
+    case builtin
+
+    /// The process-wide choice: `.automatic` unless the environment variable
+    /// `CAMKIT_CONV_BACKEND=builtin` is set (read once).
+    public static let current: ConvolutionBackend = {
+        let value = ProcessInfo.processInfo.environment["CAMKIT_CONV_BACKEND"] ?? ""
+        return ConvolutionBackend(rawValue: value.lowercased()) ?? .automatic
+    }()
+}
+
+/// A 2-D convolution prepared once for a fixed input shape, filter and bias (what a specialised
+/// plan knows): the oneDNN primitives are made and the filter reordered into their layout at
+/// initialisation, so a call only converts the NCHW input and output.
+///
+/// Computes exactly what ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)``
+/// computes (up to floating-point summation order).
+///
+/// Threads: the work is split into ``ComputeSettings/threadCount`` parts (images, else channel
+/// groups, else output rows, else output channels), each a single-threaded oneDNN primitive run on
+/// CAMKit's own threads, so no OpenMP thread pool spins beside them (Debian's libdnnl uses
+/// OpenMP; under load its spinning workers made single convolutions 10–100× slower here). Parts
+/// for another thread count are made when the count changes.
+public final class PreparedConvolution: Sendable {
+    /// The `[N, C, H, W]` shape of the input this convolution was prepared for.
+    public let inputShape: [Int]
+    /// The `[N, O, OH, OW]` shape of its output.
+    public let outputShape: [Int]
+    #if canImport(CDNNL)
+    private let params: cdnnl_conv_params
+    private let filter: Tensor
+    private let bias: Tensor?
+    private let parts = Mutex<[Int: [DNNLConvolutionHandle]]>([:])
+    #endif
+
+    /// Prepares the convolution, or returns `nil` when no faster kernel than
+    /// ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)`` is available for it
+    /// (no oneDNN on this platform, ``ConvolutionBackend/current`` is `.builtin`, or oneDNN
+    /// refused the shape).
+    ///
+    /// - Parameters: as ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)``,
+    ///   with `inputShape` the `[N, C, H, W]` shape of the inputs it will be called with.
+    public init?(inputShape: [Int], filter: Tensor, bias: Tensor? = nil, strides: (Int, Int) = (1, 1),
+                 padding: Padding2D = .zero, dilations: (Int, Int) = (1, 1), groups: Int = 1,
+                 activation: FusedActivation = .none) {
+        #if canImport(CDNNL)
+        guard ConvolutionBackend.current == .automatic, dnnlAvailable,
+              inputShape.count == 4, filter.rank == 4, filter.dtype == .float32,
+              groups >= 1, inputShape[1] % groups == 0, filter.shape[0] % groups == 0,
+              filter.shape[1] * groups == inputShape[1], bias.map({ $0.count == filter.shape[0] }) ?? true
+        else { return nil }
+        let geo = Conv2DGeometry(input: inputShape, filter: filter.shape, strides: strides, padding: padding,
+                                 dilations: dilations, groups: groups)
+        guard geo.oh > 0, geo.ow > 0, geo.k > 0, geo.n * geo.o * geo.p > 0,
+              PreparedConvolution.prefersDNNL(geo) else { return nil }
+        let (clamp, lo, hi) = activation.clampParameters
+        let kind: Int32 = clamp == 0 ? 0 : (activation == .relu ? 1 : 2)
+        params = cdnnl_conv_params(
+            n: Int64(geo.n), c: Int64(geo.c), h: Int64(geo.h), w: Int64(geo.w), o: Int64(geo.o),
+            kh: Int64(geo.kh), kw: Int64(geo.kw), sh: Int64(geo.sh), sw: Int64(geo.sw),
+            dh: Int64(geo.dh), dw: Int64(geo.dw), pt: Int64(padding.top), pl: Int64(padding.left),
+            pb: Int64(padding.bottom), pr: Int64(padding.right), groups: Int64(groups),
+            n0: 0, n1: Int64(geo.n), oh0: 0, oh1: Int64(geo.oh), o0: 0, o1: Int64(geo.o),
+            activation: kind, lo: lo, hi: hi, threads: 1)
+        self.filter = filter
+        self.bias = bias
+        self.inputShape = inputShape
+        self.outputShape = [geo.n, geo.o, geo.oh, geo.ow]
+        guard handles(threads: ComputeSettings.threadCount) != nil else { return nil }
+        #else
+        return nil
+        #endif
+    }
+
+    /// The convolution of `input`, or `nil` if oneDNN failed (out of memory); the caller then
+    /// falls back to ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)``.
+    /// - Precondition: `input.shape == inputShape`.
+    public func callAsFunction(_ input: Tensor) -> Tensor? {
+        precondition(input.shape == inputShape, "PreparedConvolution: input \(input.shape), prepared for \(inputShape)")
+        #if canImport(CDNNL)
+        guard let handles = handles(threads: ComputeSettings.threadCount) else { return nil }
+        var output = Tensor(uninitializedShape: outputShape)
+        let failed = Atomic<Bool>(false)
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                let xp = x.baseAddress!, yp = y.baseAddress!
+                if handles.count == 1 {
+                    if cdnnl_conv_forward(handles[0].pointer, xp, yp) != 0 { failed.store(true, ordering: .relaxed) }
+                    return
+                }
+                parallelFor(handles.count) { range in
+                    for part in range where cdnnl_conv_forward(handles[part].pointer, xp, yp) != 0 {
+                        failed.store(true, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        return failed.load(ordering: .relaxed) ? nil : output
+        #else
+        return nil
+        #endif
+    }
+
+    /// The oneDNN implementation in use (e.g. `brgconv:avx512_core`) and the number of parts,
+    /// or `nil` for none.
+    public var implementationDescription: String? {
+        #if canImport(CDNNL)
+        guard let h = handles(threads: ComputeSettings.threadCount), let first = h.first else { return nil }
+        return String(cString: cdnnl_conv_impl(first.pointer)) + " × \(h.count)"
+        #else
+        return nil
+        #endif
+    }
+
+    #if canImport(CDNNL)
+    /// The shapes where oneDNN (with its NCHW ⇄ blocked reorders) beat CAMKit's own kernels in
+    /// `Benchmarks/conv_layers` on the conv shapes of ResNet-50 and EfficientNet-Lite0 (2 threads,
+    /// AVX-512, 2026-11-22): k×k convolutions (1.5–7× faster: the im2col/GEMM path is far from
+    /// the GEMM peak there) and depthwise convolutions with small planes (≤ 28×28 outputs: 2–5×,
+    /// the direct kernel's per-plane overhead dominates). 1×1 convolutions stay one OpenBLAS GEMM
+    /// each: the two reorders cost more than oneDNN's faster kernel saves.
+    static func prefersDNNL(_ geo: Conv2DGeometry) -> Bool {
+        if geo.kh == 1 && geo.kw == 1 { return false }
+        if geo.isDepthwise { return geo.p <= 28 * 28 }
+        return true
+    }
+
+    /// The parts for `threads` threads, made on first use.
+    private func handles(threads: Int) -> [DNNLConvolutionHandle]? {
+        parts.withLock { cache -> [DNNLConvolutionHandle]? in
+            if let h = cache[threads] { return h }
+            var made: [DNNLConvolutionHandle] = []
+            for var p in partition(threads: threads) {
+                let handle = filter.withUnsafeBufferPointer { f in
+                    withOptionalPointer(bias) { b in cdnnl_conv_create(&p, f.baseAddress!, b) }
+                }
+                guard let handle else { return nil }
+                made.append(DNNLConvolutionHandle(handle))
+            }
+            cache[threads] = made
+            return made
+        }
+    }
+
+    /// Splits the convolution into `threads` parts: images if there are enough, else channel
+    /// groups (depthwise), else output rows (at least 4 per part, or any number for grouped
+    /// filters), else output channels (whole blocks of 16 where possible). With OpenMP threading (`CAMKIT_DNNL_OPENMP=1`), one part
+    /// on `threads` OpenMP threads.
+    private func partition(threads: Int) -> [cdnnl_conv_params] {
+        var whole = params
+        if threads <= 1 || ConvolutionTuning.dnnlUsesOpenMP {
+            whole.threads = Int32(threads)
+            return [whole]
+        }
+        func ranges(_ count: Int64, unit: Int64 = 1) -> [Range<Int64>] {
+            let units = count / unit
+            let parts = min(Int64(threads), units)
+            return (0..<parts).map { i in (units * i / parts * unit)..<(i == parts - 1 ? count : units * (i + 1) / parts * unit) }
+        }
+        let t = Int64(threads)
+        let oh = params.oh1, og = params.o / params.groups
+        var result: [cdnnl_conv_params] = []
+        if params.n >= t {
+            for r in ranges(params.n) { var p = whole; p.n0 = r.lowerBound; p.n1 = r.upperBound; result.append(p) }
+        } else if params.groups >= t {
+            for r in ranges(params.groups, unit: 1) {
+                var p = whole; p.o0 = r.lowerBound * og; p.o1 = r.upperBound * og; result.append(p)
+            }
+        } else if oh >= 4 * t || params.groups > 1 {  // parts of grouped filters must be whole groups
+            for r in ranges(oh) { var p = whole; p.oh0 = r.lowerBound; p.oh1 = r.upperBound; result.append(p) }
+        } else {
+            let unit: Int64 = params.o >= 16 * t ? 16 : 1
+            for r in ranges(params.o, unit: unit) { var p = whole; p.o0 = r.lowerBound; p.o1 = r.upperBound; result.append(p) }
+        }
+        return result
+    }
+    #endif
+}
+
+#if canImport(CDNNL)
+/// oneDNN's CPU engine, made once.
+private let dnnlAvailable: Bool = cdnnl_init() == 0
+
+/// Owns one `cdnnl_conv` (a primitive, its reordered filter and its reorders).
+private final class DNNLConvolutionHandle: @unchecked Sendable {
+    // Immutable after creation; oneDNN primitives may be executed from several threads at once.
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { cdnnl_conv_destroy(pointer) }
+}
+#endif

@@ -24,6 +24,18 @@ struct Benchmark: ParsableCommand {
     @Option(name: .customLong("target-layers"), parsing: .upToNextOption, help: "Target layers for --method (default: the model's default layer).")
     var targetLayers: [String] = []
 
+    @Option(name: .long, help: "Also time this attribution end to end: saliency, inputxgradient, guidedbackprop, deconvolution, guidedgradcam, ig, smoothgrad, smoothgrad-sq, vargrad, smoothig, occlusion.")
+    var attribution: String?
+
+    @Option(name: .long, help: "Integrated Gradients steps for --attribution ig/smoothig.")
+    var steps: Int = 50
+
+    @Option(name: .long, help: "Noise samples for --attribution smoothgrad/smoothgrad-sq/vargrad/smoothig.")
+    var samples: Int = 50
+
+    @Option(name: .customLong("attribution-batch"), help: "Rows per network pass for --attribution (AttributionOptions.batchSize).")
+    var attributionBatch: Int = AttributionOptions.defaultBatchSize
+
     @Option(name: .long, help: "Threads for CAMKit's kernels and the BLAS (default: all cores).")
     var threads: Int?
 
@@ -73,6 +85,18 @@ struct Benchmark: ParsableCommand {
             }
             camTimes.sort()
         }
+        var attributionTimes: [Double] = []
+        if let attribution {
+            let attributor = try Attributor(model: classifier.graph, method: try attributionMethod(named: attribution),
+                                            options: AttributionOptions(batchSize: attributionBatch))
+            for _ in 0..<min(warmup, 1) { _ = try attributor.attribute(input) }
+            for _ in 0..<runs {
+                let start = DispatchTime.now()
+                _ = try attributor.attribute(input)
+                attributionTimes.append(milliseconds(since: start))
+            }
+            attributionTimes.sort()
+        }
         let gflops = 2 * Double(plan.multiplyAccumulateCount) / (median * 1e6)
         var stats: [String: Any] = [
             "model": classifier.url.lastPathComponent, "batch": batch, "runs": runs,
@@ -86,6 +110,13 @@ struct Benchmark: ParsableCommand {
             stats["method"] = method
             stats["explain_ms"] = ["median": camTimes[camTimes.count / 2], "min": camTimes.first ?? 0,
                                    "max": camTimes.last ?? 0]
+            stats["peak_rss_mb"] = peakResidentMegabytes()
+        }
+        if !attributionTimes.isEmpty {
+            stats["attribution"] = attribution
+            stats["attribution_ms"] = ["median": attributionTimes[attributionTimes.count / 2], "min": attributionTimes.first ?? 0,
+                                       "max": attributionTimes.last ?? 0]
+            stats["attribution_batch"] = attributionBatch
             stats["peak_rss_mb"] = peakResidentMegabytes()
         }
         if json {
@@ -102,11 +133,37 @@ struct Benchmark: ParsableCommand {
                          method, camTimes[camTimes.count / 2], camTimes.first ?? 0, camTimes.last ?? 0,
                          camTimes[camTimes.count / 2] / median))
         }
+        if !json, let attribution, !attributionTimes.isEmpty {
+            print(String(format: "%@ end to end: median %.2f ms (min %.2f, max %.2f), %.2f× the forward pass",
+                         attribution, attributionTimes[attributionTimes.count / 2], attributionTimes.first ?? 0,
+                         attributionTimes.last ?? 0, attributionTimes[attributionTimes.count / 2] / median))
+        }
         if profile && !json {
             for entry in try plan.profile([input]) {
                 let name = entry.opType.padding(toLength: 24, withPad: " ", startingAt: 0)
                 print(name + String(format: "%9.2f ms  %4d calls", entry.milliseconds, entry.calls))
             }
+        }
+    }
+}
+
+extension Benchmark {
+    /// The attribution method for `--attribution`.
+    func attributionMethod(named name: String) throws -> any AttributionMethod {
+        switch name.lowercased() {
+        case "saliency": return Saliency()
+        case "inputxgradient": return InputXGradient()
+        case "guidedbackprop": return GuidedBackprop()
+        case "deconvolution": return Deconvolution()
+        case "guidedgradcam": return GuidedGradCAM()
+        case "ig", "integratedgradients": return IntegratedGradients(steps: steps)
+        case "smoothgrad": return NoiseTunnel(wrapping: Saliency(), kind: .smoothGrad, samples: samples)
+        case "smoothgrad-sq": return NoiseTunnel(wrapping: Saliency(), kind: .smoothGradSquared, samples: samples)
+        case "vargrad": return NoiseTunnel(wrapping: Saliency(), kind: .varGrad, samples: samples)
+        case "smoothig": return NoiseTunnel.smoothIntegratedGradients(IntegratedGradients(steps: steps), samples: samples)
+        case "occlusion": return Occlusion(window: 16, stride: 8)
+        default:
+            throw ValidationError("unknown --attribution '\(name)': use saliency, inputxgradient, guidedbackprop, deconvolution, guidedgradcam, ig, smoothgrad, smoothgrad-sq, vargrad, smoothig or occlusion")
         }
     }
 }

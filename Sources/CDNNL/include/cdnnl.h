@@ -1,0 +1,40 @@
+#pragma once
+// CAMKit's glue for oneDNN forward convolutions (fp32, inference); see cdnnl.c.
+#include <stddef.h>
+#include <stdint.h>
+
+/// One convolution, or one part of it: the whole problem is `n × c × h × w` input, `o` output
+/// channels, `kh × kw` kernel with strides, dilations (1 = dense), pads and groups; the part
+/// computes images [n0, n1), output rows [oh0, oh1) and output channels [o0, o1) (aligned to
+/// groups when groups > 1), reading its inputs from and writing its outputs into the whole NCHW
+/// tensors. `activation`: 0 none, 1 ReLU, 2 clip(lo, hi), applied after the bias. `threads`: the
+/// OpenMP threads the part runs on (1 when the caller splits the work over its own threads).
+typedef struct cdnnl_conv_params {
+    int64_t n, c, h, w, o, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
+    int64_t n0, n1, oh0, oh1, o0, o1;
+    int activation;
+    float lo, hi;
+    int threads;
+} cdnnl_conv_params;
+
+/// A prepared convolution (part): a oneDNN primitive, its reordered filter, its reorders.
+typedef struct cdnnl_conv cdnnl_conv;
+
+/// Creates oneDNN's CPU engine and stream once (thread-safe). Returns 0 on success.
+int cdnnl_init(void);
+
+/// Makes the primitive for `p`, reordering `weights` (the whole OIHW filter, `o × c/groups × kh ×
+/// kw` floats) once; `bias` (`o` floats) may be NULL. Returns NULL when oneDNN cannot do it (the
+/// caller then uses its own kernels). Call cdnnl_init first.
+cdnnl_conv *cdnnl_conv_create(const cdnnl_conv_params *p, const float *weights, const float *bias);
+
+/// Frees everything `c` owns (NULL is allowed).
+void cdnnl_conv_destroy(cdnnl_conv *c);
+
+/// The implementation oneDNN chose (e.g. "brgconv:avx512_core", "jit_dw:avx512_core").
+const char *cdnnl_conv_impl(const cdnnl_conv *c);
+
+/// y (NCHW) = activation(conv(x (NCHW)) + bias), for the part `c` was made for (`x` and `y` are
+/// the whole tensors; parts write disjoint elements of `y` and may run concurrently). Returns 0
+/// on success, -1 on failure (out of memory or a oneDNN error; `y` is then unspecified).
+int cdnnl_conv_forward(const cdnnl_conv *c, const float *x, float *y);

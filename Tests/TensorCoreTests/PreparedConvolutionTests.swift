@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+@testable import TensorCore
+
+// Tests of PreparedConvolution (Convolution.swift; oneDNN on Linux): its output against the
+// definition of the convolution computed in Double with plain loops, for the shapes it accepts
+// (k×k, groups, depthwise with small planes, strides, dilations, asymmetric padding, fused
+// bias/activation) and for every way it splits work over threads (images, channel groups,
+// output rows, output channels).
+
+private struct PreparedCase: CustomStringConvertible {
+    var n = 1, c = 8, h = 9, w = 11, o = 16, k = 3
+    var strides = (1, 1), dilations = (1, 1)
+    var padding = Padding2D.symmetric(height: 1, width: 1)
+    var groups = 1
+    var bias = true
+    var activation = FusedActivation.none
+    var description: String {
+        "n\(n) c\(c) \(h)x\(w) o\(o) k\(k) s\(strides) d\(dilations) p\(padding) g\(groups) \(activation)"
+    }
+}
+
+private let preparedCases: [PreparedCase] = [
+    PreparedCase(),
+    PreparedCase(n: 3, bias: false),
+    PreparedCase(n: 2, c: 3, h: 20, w: 17, o: 5, k: 7, strides: (2, 2),
+                 padding: Padding2D(top: 3, left: 2, bottom: 3, right: 4), activation: .relu),
+    PreparedCase(h: 10, w: 10, strides: (2, 2), padding: Padding2D(top: 0, left: 0, bottom: 1, right: 1),
+                 activation: .clip(min: 0, max: 6)),
+    PreparedCase(dilations: (2, 2), padding: .symmetric(height: 2, width: 2)),
+    PreparedCase(c: 8, o: 12, groups: 2),
+    PreparedCase(c: 24, h: 14, w: 14, o: 24, groups: 24, activation: .clip(min: 0, max: 6)),
+    PreparedCase(n: 2, c: 16, h: 13, w: 13, o: 16, k: 5, strides: (2, 2),
+                 padding: Padding2D(top: 1, left: 1, bottom: 2, right: 2), groups: 16),
+    PreparedCase(c: 4, h: 6, w: 6, o: 8, groups: 4),  // depthwise, channel multiplier 2
+    PreparedCase(c: 40, h: 5, w: 5, o: 48),           // few rows: split by output channels
+]
+
+private func randomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
+    Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
+}
+
+/// The definition: `y[n,o,i,j] = act(b[o] + Σ x[n, g·C/G + c, i·sh + ki·dh − top, j·sw + kj·dw − left] · w[o,c,ki,kj])`.
+private func naive(_ x: Tensor, _ f: Tensor, _ b: Tensor?, _ cs: PreparedCase) -> [Double] {
+    let xs = x.scalars, fs = f.scalars, bs = b?.scalars
+    let oh = convolutionOutputSize(input: cs.h, kernel: cs.k, stride: cs.strides.0, dilation: cs.dilations.0,
+                                   padBegin: cs.padding.top, padEnd: cs.padding.bottom)
+    let ow = convolutionOutputSize(input: cs.w, kernel: cs.k, stride: cs.strides.1, dilation: cs.dilations.1,
+                                   padBegin: cs.padding.left, padEnd: cs.padding.right)
+    let cg = cs.c / cs.groups, og = cs.o / cs.groups
+    var y = [Double](repeating: 0, count: cs.n * cs.o * oh * ow)
+    for n in 0..<cs.n {
+        for o in 0..<cs.o {
+            let g = o / og
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var s = Double(bs?[o] ?? 0)
+                    for c in 0..<cg {
+                        for ki in 0..<cs.k {
+                            for kj in 0..<cs.k {
+                                let yy = i * cs.strides.0 + ki * cs.dilations.0 - cs.padding.top
+                                let xx = j * cs.strides.1 + kj * cs.dilations.1 - cs.padding.left
+                                guard yy >= 0, yy < cs.h, xx >= 0, xx < cs.w else { continue }
+                                s += Double(xs[((n * cs.c + g * cg + c) * cs.h + yy) * cs.w + xx])
+                                    * Double(fs[((o * cg + c) * cs.k + ki) * cs.k + kj])
+                            }
+                        }
+                    }
+                    switch cs.activation {
+                    case .none: break
+                    case .relu: s = max(s, 0)
+                    case .clip(let lo, let hi): s = min(max(s, Double(lo)), Double(hi))
+                    }
+                    y[((n * cs.o + o) * oh + i) * ow + j] = s
+                }
+            }
+        }
+    }
+    return y
+}
+
+@Test("PreparedConvolution matches the definition for every thread split",
+      arguments: preparedCases.indices)
+func preparedConvolutionMatchesDefinition(_ index: Int) throws {
+    #if os(Linux)
+    guard ConvolutionBackend.current == .automatic else { return }
+    let cs = preparedCases[index]
+    var rng = TestRNG(seed: UInt64(100 + index))
+    let x = randomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
+    let f = randomTensor([cs.o, cs.c / cs.groups, cs.k, cs.k], &rng)
+    let b = cs.bias ? randomTensor([cs.o], &rng) : nil
+    let expected = naive(x, f, b, cs)
+    let saved = ComputeSettings.threadCount
+    defer { ComputeSettings.threadCount = saved }
+    let prepared = try #require(PreparedConvolution(
+        inputShape: x.shape, filter: f, bias: b, strides: cs.strides, padding: cs.padding,
+        dilations: cs.dilations, groups: cs.groups, activation: cs.activation), "oneDNN refused \(cs)")
+    for threads in [1, 2, 3] {
+        ComputeSettings.threadCount = threads
+        let y = try #require(prepared(x), "\(cs), \(threads) threads")
+        #expect(y.shape == prepared.outputShape)
+        let got = y.scalars
+        var error = 0.0, norm = 0.0
+        for (a, e) in zip(got, expected) {
+            error += (Double(a) - e) * (Double(a) - e)
+            norm += e * e
+        }
+        // Float32 sums of at most a few hundred products: relative L2 error ~1e-7.
+        #expect((error / max(norm, 1e-30)).squareRoot() <= 1e-5, "\(cs), \(threads) threads")
+    }
+    #endif
+}
+
+@Test("PreparedConvolution leaves 1×1 convolutions to the GEMM path")
+func preparedConvolutionDeclinesPointwise() {
+    let f = Tensor(zeros: [8, 4, 1, 1])
+    #expect(PreparedConvolution(inputShape: [1, 4, 8, 8], filter: f) == nil)
+}
