@@ -7,7 +7,7 @@ struct CAMKitCommand: AsyncParsableCommand {
         commandName: "camkit",
         abstract: "Explain what an image classifier looks at: class-activation maps for ONNX models.",
         version: "0.1.0",
-        subcommands: [ExplainCommand.self, Predict.self, Layers.self, Compare.self, Features.self, Kernels.self, Deconv.self, Benchmark.self],
+        subcommands: [ExplainCommand.self, Predict.self, Layers.self, Compare.self, Features.self, Kernels.self, Deconv.self, Attribute.self, Benchmark.self],
         defaultSubcommand: ExplainCommand.self
     )
 }
