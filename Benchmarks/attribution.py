@@ -101,15 +101,18 @@ def main():
     if args.reference_child:
         reference_child(*args.reference_child, args.runs, args.warmup, args.threads, args.batch)
         return
-    import torch, captum
+    # The parent never imports torch: Linux's ru_maxrss survives exec, so a camkit child forked from a
+    # process holding torch would report torch's RSS as its own peak.
+    from importlib.metadata import version
     forward.CAMKIT = args.camkit
     os.makedirs(forward.WORK, exist_ok=True)
     resnet_path = os.path.join(forward.WORK, "resnet50.onnx")
     if "resnet50" in args.models and not os.path.exists(resnet_path):
-        forward.export_resnet50(resnet_path)
+        subprocess.run([sys.executable, "-c", f"import forward; forward.export_resnet50({resnet_path!r})"],
+                       check=True, cwd=os.path.join(ROOT, "Benchmarks"))
     cases = {"resnet50": ("ResNet-50", resnet_path),
              "lite0": ("EfficientNet-Lite0", os.path.join(ROOT, "Models", "efficientnet-lite0.onnx"))}
-    print(f"# attribution benchmark, torch {torch.__version__}, captum {captum.__version__}, {args.threads} threads, "
+    print(f"# attribution benchmark, torch {version('torch')}, captum {version('captum')}, {args.threads} threads, "
           f"{args.batch} rows per pass, median of {args.runs} after {args.warmup} warm-up, batch 1, 224×224, "
           f"load average {os.getloadavg()[0]:.2f}")
     print("| model | method | Captum ms | CAMKit ms | speed-up | CAMKit forward ms | CAMKit / own forward "
