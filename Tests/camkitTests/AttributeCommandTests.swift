@@ -10,68 +10,11 @@ import Testing
 /// summing the raw attributions the command writes with --save-raw.
 ///
 /// The process-running helper is a private copy of the one in FeatureCommandTests.swift.
-@Suite struct AttributeCommandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+@Suite struct AttributeCommandTests: CommandLineSuite {
 
     static let photo = "Samples/cat.jpg"
     /// The bundled model's input side (Models/efficientnet-lite0.json: 224×224, NCHW, 3 channels).
     static let side = 224
-
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var errorLines: [Substring] { stderr.split(separator: "\n") }
-        func record() throws -> [String: Any] {
-            try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], "\(stdout)")
-        }
-    }
-
-    static var executable: URL? {
-        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
-                          URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()]
-        return candidates.map { $0.appendingPathComponent("camkit") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-    }
-
-    func camkit(_ arguments: [String]) throws -> Run {
-        let exe = try #require(Self.executable, "camkit executable not found beside the tests")
-        let process = Process()
-        process.executableURL = exe
-        process.arguments = arguments
-        process.currentDirectoryURL = Self.root
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errorData = AttributeResultBox()
-        let group = DispatchGroup()
-        group.enter()
-        Thread {
-            errorData.value = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                   stderr: String(decoding: errorData.value ?? Data(), as: UTF8.self))
-    }
-
-    func temporaryDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("camkit-attribute-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    /// Width and height from a PNG's IHDR chunk (bytes 16–23, big-endian).
-    func pngSize(_ url: URL) throws -> (width: Int, height: Int) {
-        let data = [UInt8](try Data(contentsOf: url))
-        try #require(data.count > 24 && data[0] == 0x89 && data[1] == 0x50, "\(url.path) is not a PNG")
-        func be32(_ i: Int) -> Int { data[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) } }
-        return (be32(16), be32(20))
-    }
 
     /// The Float32 values of a little-endian `.npy` file (format 1.0: magic, version, a 2-byte
     /// header length, the header, the data).
@@ -184,4 +127,3 @@ import Testing
     }
 }
 
-private final class AttributeResultBox: @unchecked Sendable { var value: Data? }

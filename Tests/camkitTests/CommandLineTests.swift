@@ -5,65 +5,8 @@ import Testing
 ///
 /// Exit statuses are those of `<sysexits.h>` (see Sources/camkit/Support/ExitStatus.swift):
 /// 64 usage, 65 data error, 66 no input, 73 cannot create.
-@Suite struct CommandLineTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+@Suite struct CommandLineTests: CommandLineSuite {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-
-    /// The built executable, found beside the test bundle (SwiftPM puts both in the products folder).
-    static var executable: URL? {
-        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
-                          URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()]
-        return candidates.map { $0.appendingPathComponent("camkit") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-    }
-
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        /// The non-empty lines of stderr.
-        var errorLines: [Substring] { stderr.split(separator: "\n") }
-        /// The stdout lines parsed as JSON objects.
-        func records() throws -> [[String: Any]] {
-            try stdout.split(separator: "\n").map {
-                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
-            }
-        }
-    }
-
-    func camkit(_ arguments: [String]) throws -> Run {
-        let exe = try #require(Self.executable, "camkit executable not found beside the tests")
-        let process = Process()
-        process.executableURL = exe
-        process.arguments = arguments
-        process.currentDirectoryURL = Self.root
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read stderr on another thread so that neither pipe can fill up and block the child.
-        let errorData = ResultBox<Data>()
-        let group = DispatchGroup()
-        group.enter()
-        Thread {
-            errorData.value = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        let e = errorData.value ?? Data()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                   stderr: String(decoding: e, as: UTF8.self))
-    }
-
-    /// A fresh temporary directory, removed by the caller's `defer`.
-    func temporaryDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("camkit-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
 
     func files(in dir: URL) -> [String] {
         ((FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String]) ?? [])
@@ -399,4 +342,3 @@ struct NPYFile {
 }
 
 /// A value handed from a reader thread to the test (written once before `group.leave()`).
-final class ResultBox<T>: @unchecked Sendable { var value: T? }

@@ -3,13 +3,7 @@ import Testing
 
 /// `camkit compare` through the built executable: help text, the grid written, errors and exit statuses
 /// (sysexits: 64 usage, 66 no input, 73 cannot create; see Sources/camkit/Support/ExitStatus.swift).
-///
-/// The process-running helper is a private copy of the one in CommandLineTests.swift (kept separate
-/// so that the two files can change independently; to be merged into a shared support file).
-@Suite struct CompareCommandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
+@Suite struct CompareCommandTests: CommandLineSuite {
     /// The photo used throughout: 450×300 (Samples/README.md).
     static let photo = "Samples/cat-and-coffee.jpg"
 
@@ -21,58 +15,6 @@ import Testing
     static let lineHeight = 17
     /// Every caption has two lines plus 4 px of padding above and below; cells are 8 px apart.
     static let captionHeight = 2 * lineHeight + 2 * 4, gap = 8
-
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var errorLines: [Substring] { stderr.split(separator: "\n") }
-    }
-
-    static var executable: URL? {
-        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
-                          URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()]
-        return candidates.map { $0.appendingPathComponent("camkit") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-    }
-
-    func camkit(_ arguments: [String]) throws -> Run {
-        let exe = try #require(Self.executable, "camkit executable not found beside the tests")
-        let process = Process()
-        process.executableURL = exe
-        process.arguments = arguments
-        process.currentDirectoryURL = Self.root
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errorData = CompareResultBox()
-        let group = DispatchGroup()
-        group.enter()
-        Thread {
-            errorData.value = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                   stderr: String(decoding: errorData.value ?? Data(), as: UTF8.self))
-    }
-
-    func temporaryDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("camkit-compare-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    /// Width and height from a PNG's IHDR chunk (bytes 16–23, big-endian).
-    func pngSize(_ url: URL) throws -> (width: Int, height: Int) {
-        let data = [UInt8](try Data(contentsOf: url))
-        try #require(data.count > 24 && data[0] == 0x89 && data[1] == 0x50, "\(url.path) is not a PNG")
-        func be32(_ i: Int) -> Int { data[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) } }
-        return (be32(16), be32(20))
-    }
 
     @Test func helpTextListsTheOptionsAndMethods() throws {
         let run = try camkit(["compare", "--help"])
@@ -168,4 +110,3 @@ import Testing
     }
 }
 
-private final class CompareResultBox: @unchecked Sendable { var value: Data? }

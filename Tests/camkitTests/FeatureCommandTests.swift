@@ -8,9 +8,7 @@ import Testing
 /// the reconstruction) are checked against PyTorch/Captum in Tests/ExplainTests/FeatureVisualizationTests.swift.
 ///
 /// The process-running helper is a private copy of the one in CompareCommandTests.swift.
-@Suite struct FeatureCommandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+@Suite struct FeatureCommandTests: CommandLineSuite {
 
     static let photo = "Samples/cat.jpg"
 
@@ -26,61 +24,6 @@ import Testing
     /// has weights (32, 3, 3, 3); `_blocks.5` (the first 80-channel block, stride 2) outputs
     /// (1, 80, 14, 14) at 224×224; `_blocks.1._depthwise_conv` has weights (96, 1, 3, 3).
     static let stemKernels = 32, blocks5Shape = [1, 80, 14, 14]
-
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var errorLines: [Substring] { stderr.split(separator: "\n") }
-        func record() throws -> [String: Any] {
-            try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], "\(stdout)")
-        }
-    }
-
-    static var executable: URL? {
-        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
-                          URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()]
-        return candidates.map { $0.appendingPathComponent("camkit") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-    }
-
-    func camkit(_ arguments: [String]) throws -> Run {
-        let exe = try #require(Self.executable, "camkit executable not found beside the tests")
-        let process = Process()
-        process.executableURL = exe
-        process.arguments = arguments
-        process.currentDirectoryURL = Self.root
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errorData = FeatureResultBox()
-        let group = DispatchGroup()
-        group.enter()
-        Thread {
-            errorData.value = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                   stderr: String(decoding: errorData.value ?? Data(), as: UTF8.self))
-    }
-
-    func temporaryDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("camkit-features-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    /// Width and height from a PNG's IHDR chunk (bytes 16–23, big-endian).
-    func pngSize(_ url: URL) throws -> (width: Int, height: Int) {
-        let data = [UInt8](try Data(contentsOf: url))
-        try #require(data.count > 24 && data[0] == 0x89 && data[1] == 0x50, "\(url.path) is not a PNG")
-        func be32(_ i: Int) -> Int { data[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) } }
-        return (be32(16), be32(20))
-    }
 
     /// The size of a grid of `count` equal cells, `columns` per row.
     static func grid(count: Int, columns: Int, cell: (width: Int, height: Int)) -> (width: Int, height: Int) {
@@ -255,4 +198,3 @@ import Testing
     }
 }
 
-private final class FeatureResultBox: @unchecked Sendable { var value: Data? }
