@@ -22,32 +22,18 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup(title: "CAM") var cam: CAMArguments
+
     @Option(name: .long, parsing: .upToNextOption,
             help: ArgumentHelp("CAM methods, comma- or space-separated, one column each.", valueName: "a,b,c"))
     var methods: [String] = ["gradcam,gradcam++,xgradcam,eigencam,layercam"]
 
-    @Option(name: .customLong("target-category"), parsing: .upToNextOption,
-            help: "Class indices, one row each; default: the top prediction.")
-    var targetCategory: [Int] = []
 
-    @Option(name: .customLong("target-layers"), parsing: .upToNextOption,
-            help: "Layers to explain (module paths such as layer4, node or tensor names); default: the last feature map before pooling.")
-    var targetLayers: [String] = []
 
-    @Flag(name: .customLong("aug-smooth"), help: "Average over flips and scales (test-time augmentation).")
-    var augSmooth = false
 
-    @Flag(name: .customLong("eigen-smooth"), help: "Use the first principal component of the weighted activations.")
-    var eigenSmooth = false
 
-    @Flag(name: .customLong("vit-like"), help: "The target layer outputs transformer tokens (B, extra+N, C).")
-    var vitLike = false
 
-    @Option(name: .customLong("num-extra-tokens"), help: "Class/distillation tokens to drop with --vit-like (default: detected).")
-    var numExtraTokens: Int?
 
-    @Option(name: .customLong("batch-size"), help: "Forward-pass batch of ScoreCAM and AblationCAM (default: 16 and 32, as pytorch-grad-cam).")
-    var batchSize: Int?
 
     @Option(name: .long, help: "Colormap: \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")).")
     var colormap: String = "jet"
@@ -80,8 +66,6 @@ struct Compare: ParsableCommand {
         if !(0...1).contains(imageWeight) { throw ValidationError("--image-weight must lie in [0, 1]") }
         if !(16...4096).contains(tileSize) { throw ValidationError("--tile-size must lie in 16...4096") }
         if !(6...200).contains(fontSize) { throw ValidationError("--font-size must lie in 6...200") }
-        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let numExtraTokens, numExtraTokens < 0 { throw ValidationError("--num-extra-tokens must not be negative") }
     }
 
     func run() throws {
@@ -91,7 +75,7 @@ struct Compare: ParsableCommand {
     private func compare() throws {
         let started = DispatchTime.now()
         // Everything a user can get wrong without the model is checked first.
-        let camMethods = try methodNames.map { try CAMMethodName.method(named: $0, batchSize: batchSize) }
+        let camMethods = try methodNames.map { try cam.method(named: $0) }
         guard let palette = Colormap(rawValue: colormap.lowercased()) else {
             throw CLIError.usage("unknown colormap '\(colormap)'; valid colormaps: \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -102,10 +86,8 @@ struct Compare: ParsableCommand {
         let photo = try RGBImage(contentsOf: URL(fileURLWithPath: image), options: modelOptions.decoding)
         let classifier = try modelOptions.load()
         let preprocessing = try classifier.preprocessing(with: overrides)
-        var options = CAMOptions(augSmooth: augSmooth, eigenSmooth: eigenSmooth)
-        if vitLike { options.reshape = .vit(extraTokens: numExtraTokens) }
-        let comparison = try classifier.compareMethods(camMethods, on: photo, categories: targetCategory,
-                                                       targetLayers: targetLayers, options: options,
+        let comparison = try classifier.compareMethods(camMethods, on: photo, categories: cam.targetCategory,
+                                                       targetLayers: cam.targetLayers, options: cam.options,
                                                        preprocessing: preprocessing)
         let style = MethodComparison.Style(onInput: onInput, colormap: palette, imageWeight: imageWeight,
                                            tileSize: tileSize, fontSize: fontSize)

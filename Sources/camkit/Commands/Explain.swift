@@ -35,25 +35,13 @@ struct ExplainCommand: ParsableCommand {
     @Option(name: .long, help: "The CAM method.")
     var method: String = "gradcam"
 
-    @Option(name: .customLong("target-layers"), parsing: .upToNextOption,
-            help: "Layers to explain (PyTorch module paths such as layer4, node or tensor names); default: the last feature map before pooling.")
-    var targetLayers: [String] = []
+    @OptionGroup(title: "CAM") var cam: CAMArguments
 
-    @Option(name: .customLong("target-category"), parsing: .upToNextOption,
-            help: "Class indices to explain, one map each; default: the top prediction.")
-    var targetCategory: [Int] = []
 
-    @Flag(name: .customLong("aug-smooth"), help: "Average over flips and scales (test-time augmentation).")
-    var augSmooth = false
 
-    @Flag(name: .customLong("eigen-smooth"), help: "Use the first principal component of the weighted activations.")
-    var eigenSmooth = false
 
-    @Flag(name: .customLong("vit-like"), help: "The target layer outputs transformer tokens (B, extra+N, C).")
-    var vitLike = false
 
-    @Option(name: .customLong("num-extra-tokens"), help: "Class/distillation tokens to drop with --vit-like (default: detected).")
-    var numExtraTokens: Int?
+
 
     @Option(name: .long, help: "Colormap: jet, turbo, viridis, inferno, magma, gray.")
     var colormap: String = "jet"
@@ -84,9 +72,6 @@ struct ExplainCommand: ParsableCommand {
         if !images.isEmpty && inputTensor != nil { throw ValidationError("give photos or --input-tensor, not both") }
         if !(0...1).contains(imageWeight) { throw ValidationError("--image-weight must lie in [0, 1]") }
         if topK < 0 { throw ValidationError("--top-k must not be negative") }
-        if let n = targetCategory.first(where: { $0 < 0 }) {
-            throw ValidationError("--target-category \(n) is negative; class indices start at 0")
-        }
     }
 
     func run() throws {
@@ -106,7 +91,7 @@ struct ExplainCommand: ParsableCommand {
     private func explainAll() throws {
         // Usage first (64), then inputs (66), the model and the request against it (64, 65, 66, 69),
         // then the output directories (73); only then any photo is decoded.
-        let camMethod = try CAMMethodName.method(named: method)
+        let camMethod = try cam.method(named: method)
         guard let palette = Colormap(rawValue: colormap.lowercased()) else {
             throw CLIError.usage("unknown colormap '\(colormap)'; valid colormaps: jet, turbo, viridis, inferno, magma, gray")
         }
@@ -129,16 +114,15 @@ struct ExplainCommand: ParsableCommand {
         batchOptions.configureThreads()
         let classifier = try modelOptions.load()
         let preprocessing = try classifier.preprocessing(with: overrides)
-        var options = CAMOptions(augSmooth: augSmooth, eigenSmooth: eigenSmooth)
-        if vitLike { options.reshape = .vit(extraTokens: numExtraTokens) }
+        var options = cam.options
         options.inputLayout = preprocessing.layout == .nhwc ? .nhwc : .nchw
-        let explainer = try CAMExplainer(model: classifier.graph, method: camMethod, targetLayers: targetLayers,
+        let explainer = try CAMExplainer(model: classifier.graph, method: camMethod, targetLayers: cam.targetLayers,
                                          options: options)
         if inputTensor == nil, let size = preprocessing.inputSize {
             // Class indices and --top-k are checked against the model before any photo is read.
             let shape = preprocessing.layout == .nchw ? [1, 3, size.height, size.width] : [1, size.height, size.width, 3]
             if let classes = try classifier.classCount(forInputShape: shape) {
-                if let c = targetCategory.first(where: { $0 >= classes }) {
+                if let c = cam.targetCategory.first(where: { $0 >= classes }) {
                     throw ExplainError.classOutOfRange(classIndex: c, classCount: classes)
                 }
                 if topK > classes {
@@ -148,7 +132,7 @@ struct ExplainCommand: ParsableCommand {
         }
         // Output directories are checked (73) and created only once the request is known to be valid.
         let outputs = try OutputPaths(savePath: savePath, saveRaw: saveRaw, photoCount: photos.count,
-                                      categoryCount: max(1, targetCategory.count))
+                                      categoryCount: max(1, cam.targetCategory.count))
         let context = Context(classifier: classifier, explainer: explainer, preprocessing: preprocessing,
                               palette: palette, outputs: outputs, decoding: modelOptions.decoding)
 
@@ -191,7 +175,7 @@ struct ExplainCommand: ParsableCommand {
     }
 
     private func explain(_ item: InputItem, context: Context) throws -> ItemOutcome {
-        let categories: [Int?] = targetCategory.isEmpty ? [nil] : targetCategory
+        let categories: [Int?] = cam.targetCategory.isEmpty ? [nil] : cam.targetCategory
         var timings = Timings()
         var photo: RGBImage?
         var prepared: PreprocessedImage?
