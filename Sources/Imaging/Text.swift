@@ -360,6 +360,22 @@ private func blend(_ background: UInt8, _ ink: UInt8, _ a: UInt32) -> UInt8 {
     return UInt8(((t >> 8) + t) >> 8)
 }
 
+/// Blends `ink` (one value per channel, interleaved pixels) over `dst` through a coverage box.
+private func blendCoverage(_ box: (x: Int, y: Int, width: Int, height: Int, alpha: [UInt8]), ink: [UInt8],
+                           into dst: UnsafeMutableBufferPointer<UInt8>, imageWidth: Int) {
+    let channels = ink.count
+    box.alpha.withUnsafeBufferPointer { alpha in
+        for row in 0..<box.height {
+            for col in 0..<box.width {
+                let a = UInt32(alpha[row * box.width + col])
+                guard a > 0 else { continue }
+                let i = ((box.y + row) * imageWidth + box.x + col) * channels
+                for c in 0..<channels { dst[i + c] = blend(dst[i + c], ink[c], a) }
+            }
+        }
+    }
+}
+
 extension String {
     fileprivate var trimmingTrailingSpaces: String {
         var s = Substring(self)
@@ -381,21 +397,8 @@ extension RGBImage {
     public mutating func draw(text: String, at point: (x: Int, y: Int), font: Font, color: RGBColor) {
         guard let box = font.coverage(of: text, x: point.x, y: point.y, canvasWidth: width, canvasHeight: height)
         else { return }
-        let imageWidth = width
-        pixels.withUnsafeMutableBufferPointer { dst in
-            box.alpha.withUnsafeBufferPointer { alpha in
-                for row in 0..<box.height {
-                    for col in 0..<box.width {
-                        let a = UInt32(alpha[row * box.width + col])
-                        guard a > 0 else { continue }
-                        let i = ((box.y + row) * imageWidth + box.x + col) * 3
-                        dst[i] = blend(dst[i], color.red, a)
-                        dst[i + 1] = blend(dst[i + 1], color.green, a)
-                        dst[i + 2] = blend(dst[i + 2], color.blue, a)
-                    }
-                }
-            }
-        }
+        let ink = [color.red, color.green, color.blue]
+        pixels.withUnsafeMutableBufferPointer { blendCoverage(box, ink: ink, into: $0, imageWidth: width) }
     }
 }
 
@@ -406,19 +409,7 @@ extension GrayImage {
     public mutating func draw(text: String, at point: (x: Int, y: Int), font: Font, value: UInt8 = 255) {
         guard let box = font.coverage(of: text, x: point.x, y: point.y, canvasWidth: width, canvasHeight: height)
         else { return }
-        let imageWidth = width
-        pixels.withUnsafeMutableBufferPointer { dst in
-            box.alpha.withUnsafeBufferPointer { alpha in
-                for row in 0..<box.height {
-                    for col in 0..<box.width {
-                        let a = UInt32(alpha[row * box.width + col])
-                        guard a > 0 else { continue }
-                        let i = (box.y + row) * imageWidth + box.x + col
-                        dst[i] = blend(dst[i], value, a)
-                    }
-                }
-            }
-        }
+        pixels.withUnsafeMutableBufferPointer { blendCoverage(box, ink: [value], into: $0, imageWidth: width) }
     }
 }
 
