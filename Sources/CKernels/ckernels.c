@@ -216,3 +216,7 @@ void ck_col2im(const float *col, long ldcol, const ck_conv_geom *g, int c0, int 
         }
     }
 }
+
+static __thread int ck_parallel_depth_;
+int ck_parallel_depth(void) { return ck_parallel_depth_; }
+void ck_parallel_depth_add(int delta) { ck_parallel_depth_ += delta; }

@@ -19,7 +19,8 @@ public enum ComputeSettings {
 }
 
 /// Runs `body(range)` over `0..<count` split into contiguous chunks across ``ComputeSettings/threadCount``
-/// threads. Work smaller than `minimumChunk` items per thread runs inline on the caller.
+/// threads (the caller and ``WorkerPool``'s workers). Work smaller than `minimumChunk` items per
+/// thread runs inline on the caller, as does a `parallelFor` nested in another one.
 ///
 /// - Parameters:
 ///   - count: the number of work items.
@@ -35,12 +36,9 @@ public func parallelFor(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>
         return
     }
     let chunks = threads
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let start = count * c / chunks, end = count * (c + 1) / chunks
-            if start < end { box.value(start..<end) }
-        }
+    WorkerPool.shared.run(chunks: chunks) { c in
+        let start = count * c / chunks, end = count * (c + 1) / chunks
+        if start < end { body(start..<end) }
     }
 }
 

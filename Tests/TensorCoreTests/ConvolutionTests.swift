@@ -269,10 +269,7 @@ func convolutionBenchmark() {
         shape("Eff dw 5x5 480 @14", 480, 14, 480, 5, 1, groups: 480),
         shape("Eff dw 5x5 s2 240 @28", 240, 28, 240, 5, 2, groups: 240),
     ]
-    // CAMKIT_BENCH_BLAS_THREADS=1: run work items in order on the BLAS's own threads instead.
-    ConvolutionTuning.useBLASThreads = ProcessInfo.processInfo.environment["CAMKIT_BENCH_BLAS_THREADS"] != nil
-    defer { ConvolutionTuning.useBLASThreads = false }
-    print("BLAS core: \(BLAS.coreName), BLAS threads \(BLAS.threadCount), our threads \(ComputeSettings.threadCount)")
+    print("BLAS core: \(BLAS.coreName), threads \(ComputeSettings.threadCount)")
     for batch in [1, 8] {
         for s in shapes {
             var cs = s.cs

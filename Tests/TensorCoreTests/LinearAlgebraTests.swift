@@ -97,16 +97,37 @@ func matmulMatchesNaive(_ index: Int) {
     #expect(got.isApproximatelyEqual(to: expected, rtol: 1e-5, atol: 1e-5))
 }
 
-@Test func matmulBatchedOnSwiftThreadsWithSingleThreadedBLAS() {
+@Test func matmulBatchedAcrossThreads() {
     var rng = TestRNG(seed: 99)
     let a = randomTensor([3, 4, 17, 9], &rng), b = randomTensor([4, 9, 13], &rng)
-    let saved = BLAS.threadCount
-    BLAS.threadCount = 1
     let got = matmul(a, b)
     let grads = matmulPullback(a, b, gradient: randomTensor(got.shape, &rng))
-    BLAS.threadCount = saved
     #expect(got.isApproximatelyEqual(to: naiveMatmul(a, b), rtol: 1e-5, atol: 1e-5))
     #expect(grads.a?.shape == a.shape && grads.b?.shape == b.shape)
+}
+
+/// Products large enough to be split into bands of rows or columns over the worker pool (every
+/// transpose combination, odd sizes so the bands are uneven), and matrix-vector products split
+/// over the output, against a float64 reference.
+@Test(arguments: [(300, 40, 100), (40, 300, 100), (257, 129, 65), (1, 2000, 700), (2000, 1, 700)])
+func splitProductsMatchReference(m: Int, n: Int, k: Int) {
+    var rng = TestRNG(seed: UInt64(m * 7 + n))
+    let a = randomTensor([m, k], &rng), b = randomTensor([k, n], &rng)
+    let expected = naiveMatmul(a, b)
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let storedA = ta ? a.transposed(permutation: [1, 0]) : a
+        let storedB = tb ? b.transposed(permutation: [1, 0]) : b
+        var c = Tensor(zeros: [m, n])
+        storedA.withUnsafeBufferPointer { pa in
+            storedB.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    BLAS.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa.baseAddress!, lda: ta ? m : k,
+                               b: pb.baseAddress!, ldb: tb ? k : n, c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
+        #expect(c.isApproximatelyEqual(to: expected, rtol: 1e-4, atol: 1e-4), "transposeA \(ta) transposeB \(tb)")
+    }
 }
 
 @Test(arguments: matmulShapes.indices)
@@ -201,7 +222,7 @@ func matmulBenchmark() {
         let reps = 20
         for _ in 0..<reps { body() }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(reps)
-        print("matmul bench \(label): \(String(format: "%.3f", seconds * 1e3)) ms, \(String(format: "%.1f", flops / seconds / 1e9)) GFLOP/s (BLAS \(BLAS.coreName), \(BLAS.threadCount) threads)")
+        print("matmul bench \(label): \(String(format: "%.3f", seconds * 1e3)) ms, \(String(format: "%.1f", flops / seconds / 1e9)) GFLOP/s (BLAS \(BLAS.coreName), \(ComputeSettings.threadCount) threads)")
     }
     let x = randomTensor([1, 197, 768], &rng), w = randomTensor([768, 2304], &rng)
     time("(1,197,768)x(768,2304)", flops: 2 * 197 * 768 * 2304) { _ = matmul(x, w) }
@@ -211,11 +232,11 @@ func matmulBenchmark() {
     time("(1,768)x(768,1000)", flops: 2 * 768 * 1000) { _ = matmul(v, fc) }
     let q = randomTensor([1, 12, 197, 64], &rng), kT = randomTensor([1, 12, 64, 197], &rng)
     let qb = randomTensor([8, 12, 197, 64], &rng), kTb = randomTensor([8, 12, 64, 197], &rng)
-    let saved = BLAS.threadCount
+    let saved = ComputeSettings.threadCount
     for threads in Set([saved, 1]).sorted(by: >) {
-        BLAS.threadCount = threads
+        ComputeSettings.threadCount = threads
         time("attention (1,12,197,64)x(1,12,64,197)", flops: 12 * 2 * 197 * 197 * 64) { _ = matmul(q, kT) }
         time("attention (8,12,197,64)x(8,12,64,197)", flops: 8 * 12 * 2 * 197 * 197 * 64) { _ = matmul(qb, kTb) }
     }
-    BLAS.threadCount = saved
+    ComputeSettings.threadCount = saved
 }

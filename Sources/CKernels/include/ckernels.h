@@ -27,6 +27,22 @@ typedef struct ck_conv_geom {
     int OH, OW;       ///< output height and width
 } ck_conv_geom;
 
+/// A hint to the CPU that the caller is spinning on a flag (x86 `pause`, Arm `yield`): saves
+/// power and lets the sibling hyper-thread run. Used by TensorCore's worker pool.
+static inline void ck_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/// How many `parallelFor` chunks the calling thread is inside (0 on a thread not running one;
+/// TensorCore's worker pool keeps it). Thread-local.
+int ck_parallel_depth(void);
+/// Adds `delta` to the calling thread's ``ck_parallel_depth``.
+void ck_parallel_depth_add(int delta);
+
 /// The instruction set the dispatching kernels use: 3 = AVX-512F, 2 = AVX2+FMA, 0 = portable.
 int ck_isa_level(void);
 

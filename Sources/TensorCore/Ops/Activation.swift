@@ -8,43 +8,43 @@ import Foundation
 
 /// `max(x, 0)` elementwise (NaN propagates). Float32.
 public func relu(_ x: Tensor) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self) { $0 < 0 ? 0 : $0 }
+    mapElements(x, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0 < 0 ? 0 : $0 } }
 }
 
 /// The true gradient of `relu(x)`: `grad` where `x > 0`, else 0.
 public func reluPullback(_ grad: Tensor, input x: Tensor) -> Tensor {
-    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in v > 0 ? g : 0 }
+    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in v > 0 ? g : 0 } }
 }
 
 /// The guided-backpropagation gradient of `relu(x)`: `grad` where `x > 0` and `grad > 0`, else 0.
 public func guidedReluPullback(_ grad: Tensor, input x: Tensor) -> Tensor {
-    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in (v > 0 && g > 0) ? g : 0 }
+    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in (v > 0 && g > 0) ? g : 0 } }
 }
 
 /// The deconvnet gradient of `relu(x)`: `relu(grad)`, ignoring the input's sign.
 public func deconvnetReluPullback(_ grad: Tensor) -> Tensor {
-    mapElements(grad, Float.self, to: .float32, Float.self) { $0 > 0 ? $0 : 0 }
+    mapElements(grad, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0 > 0 ? $0 : 0 } }
 }
 
 // MARK: - Leaky ReLU
 
 /// `x` for `x ≥ 0`, `alpha · x` otherwise (ONNX `LeakyRelu`, default alpha 0.01). Float32.
 public func leakyRelu(_ x: Tensor, alpha: Float = 0.01) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self) { $0 < 0 ? alpha * $0 : $0 }
+    mapElements(x, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0 < 0 ? alpha * $0 : $0 } }
 }
 
 /// The gradient of `leakyRelu(x, alpha:)`: `grad` where `x > 0`, `alpha · grad` elsewhere.
 public func leakyReluPullback(_ grad: Tensor, input x: Tensor, alpha: Float = 0.01) -> Tensor {
-    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in v > 0 ? g : alpha * g }
+    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in v > 0 ? g : alpha * g } }
 }
 
 // MARK: - Sigmoid and tanh
 
 /// The logistic function `1 / (1 + e^(−x))` elementwise. Float32.
 public func sigmoid(_ x: Tensor) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) {
+    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { mapLoop($0, $1, $2) {
         logistic($0)
-    }
+    } }
 }
 
 /// `1 / (1 + e^(−x))`. Both tails are safe without a branch (which would block vectorisation):
@@ -57,17 +57,17 @@ func logistic(_ v: Float) -> Float {
 
 /// The gradient of `sigmoid(x)`: `grad · y · (1 − y)`, from the forward result `y`.
 public func sigmoidPullback(_ grad: Tensor, result y: Tensor) -> Tensor {
-    zipElements(grad, y, Float.self, Float.self, to: .float32, Float.self) { g, s in g * s * (1 - s) }
+    zipElements(grad, y, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, s in g * s * (1 - s) } }
 }
 
 /// The hyperbolic tangent elementwise. Float32.
 public func tanh(_ x: Tensor) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { Foundation.tanh($0) }
+    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { mapLoop($0, $1, $2) { Foundation.tanh($0) } }
 }
 
 /// The gradient of `tanh(x)`: `grad · (1 − y²)`, from the forward result `y`.
 public func tanhPullback(_ grad: Tensor, result y: Tensor) -> Tensor {
-    zipElements(grad, y, Float.self, Float.self, to: .float32, Float.self) { g, t in g * (1 - t * t) }
+    zipElements(grad, y, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, t in g * (1 - t * t) } }
 }
 
 // MARK: - GELU
@@ -89,13 +89,13 @@ private let inverseSqrtTwoPi: Float = 0.39894228040143268
 public func gelu(_ x: Tensor, approximation: GeluApproximation = .none) -> Tensor {
     switch approximation {
     case .none:
-        return mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { v in
+        return mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { mapLoop($0, $1, $2) { v in
             0.5 * v * (1 + Foundation.erf(v * sqrtHalf))
-        }
+        } }
     case .tanh:
-        return mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { v in
+        return mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { mapLoop($0, $1, $2) { v in
             0.5 * v * (1 + Foundation.tanh(sqrtTwoOverPi * (v + geluCubic * v * v * v)))
-        }
+        } }
     }
 }
 
@@ -105,19 +105,19 @@ public func geluPullback(_ grad: Tensor, input x: Tensor, approximation: GeluApp
     switch approximation {
     case .none:
         return zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self,
-                           minimumChunk: transcendentalMinimumChunk) { g, v in
+                           minimumChunk: transcendentalMinimumChunk) { zipLoop($0, $1, $2, $3) { g, v in
             let cdf = 0.5 * (1 + Foundation.erf(v * sqrtHalf))
             let pdf = inverseSqrtTwoPi * Foundation.exp(-0.5 * v * v)
             return g * (cdf + v * pdf)
-        }
+        } }
     case .tanh:
         return zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self,
-                           minimumChunk: transcendentalMinimumChunk) { g, v in
+                           minimumChunk: transcendentalMinimumChunk) { zipLoop($0, $1, $2, $3) { g, v in
             let v2 = v * v
             let t = Foundation.tanh(sqrtTwoOverPi * (v + geluCubic * v2 * v))
             let du = sqrtTwoOverPi * (1 + 3 * geluCubic * v2)
             return g * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
-        }
+        } }
     }
 }
 
@@ -125,35 +125,35 @@ public func geluPullback(_ grad: Tensor, input x: Tensor, approximation: GeluApp
 
 /// `max(0, min(1, alpha · x + beta))` elementwise (ONNX `HardSigmoid`, defaults 0.2 and 0.5). Float32.
 public func hardSigmoid(_ x: Tensor, alpha: Float = 0.2, beta: Float = 0.5) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self) { v in
+    mapElements(x, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { v in
         let y = alpha * v + beta
         return y < 0 ? 0 : (y > 1 ? 1 : y)
-    }
+    } }
 }
 
 /// The gradient of `hardSigmoid(x, alpha:beta:)`: `alpha · grad` where `0 < alpha·x + beta < 1`
 /// (strictly, as PyTorch), else 0.
 public func hardSigmoidPullback(_ grad: Tensor, input x: Tensor, alpha: Float = 0.2, beta: Float = 0.5) -> Tensor {
-    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in
+    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in
         let y = alpha * v + beta
         return (y > 0 && y < 1) ? alpha * g : 0
-    }
+    } }
 }
 
 /// `x · max(0, min(1, x/6 + 1/2))` elementwise (ONNX `HardSwish`, Howard et al. 2019). Float32.
 public func hardSwish(_ x: Tensor) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self) { v in
+    mapElements(x, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { v in
         let y = v * (1 / 6 as Float) + 0.5
         return v * (y < 0 ? 0 : (y > 1 ? 1 : y))
-    }
+    } }
 }
 
 /// The gradient of `hardSwish(x)`: 0 below −3, `grad · (x/3 + 1/2)` on [−3, 3], `grad` above
 /// (PyTorch's convention at the breakpoints).
 public func hardSwishPullback(_ grad: Tensor, input x: Tensor) -> Tensor {
-    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in
+    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in
         v < -3 ? 0 : (v <= 3 ? g * (v * (1 / 3 as Float) + 0.5) : g)
-    }
+    } }
 }
 
 // MARK: - Clip
@@ -165,18 +165,18 @@ public func clip(_ x: Tensor, min lower: Float?, max upper: Float?) -> Tensor {
     switch x.dtype {
     case .float32:
         let lo = lower ?? -Float.infinity, hi = upper ?? Float.infinity
-        return mapElements(x, Float.self, to: .float32, Float.self) { v in
+        return mapElements(x, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { v in
             // ONNX Runtime applies min then max: when lo > hi every element becomes hi.
             let a = v < lo ? lo : v
             return a > hi ? hi : a
-        }
+        } }
     case .int64:
         let lo = lower.map { saturatingInt64(Double($0)) } ?? Int64.min
         let hi = upper.map { saturatingInt64(Double($0)) } ?? Int64.max
-        return mapElements(x, Int64.self, to: .int64, Int64.self) { v in
+        return mapElements(x, Int64.self, to: .int64, Int64.self) { mapLoop($0, $1, $2) { v in
             let a = v < lo ? lo : v
             return a > hi ? hi : a
-        }
+        } }
     case .bool:
         preconditionFailure("clip of a bool tensor")
     }
@@ -186,9 +186,9 @@ public func clip(_ x: Tensor, min lower: Float?, max upper: Float?) -> Tensor {
 /// `clamp`), else 0.
 public func clipPullback(_ grad: Tensor, input x: Tensor, min lower: Float?, max upper: Float?) -> Tensor {
     let lo = lower ?? -Float.infinity, hi = upper ?? Float.infinity
-    return zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in
+    return zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in
         (v >= lo && v <= hi) ? g : 0
-    }
+    } }
 }
 
 /// The gradients of `clip(x, min:max:)` with respect to its scalar bounds: the sum of `grad` over
@@ -196,7 +196,7 @@ public func clipPullback(_ grad: Tensor, input x: Tensor, min lower: Float?, max
 /// An absent bound gets 0.
 public func clipBoundsPullback(_ grad: Tensor, input x: Tensor, min lower: Float?, max upper: Float?) -> (min: Float, max: Float) {
     let lo = lower ?? -Float.infinity, hi = upper ?? Float.infinity
-    let below = zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in v < lo && v <= hi ? g : 0 }
-    let above = zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in (v < lo ? lo : v) > hi ? g : 0 }
+    let below = zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in v < lo && v <= hi ? g : 0 } }
+    let above = zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in (v < lo ? lo : v) > hi ? g : 0 } }
     return (below.summed(toShape: []).scalar, above.summed(toShape: []).scalar)
 }

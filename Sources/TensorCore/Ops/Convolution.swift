@@ -16,7 +16,7 @@ import CDNNL
 //   cache) followed by a GEMM into the output tile.
 // Work items (image, group, output-channel block, position tile) are spread over
 // ``ComputeSettings/threadCount`` threads with ``parallelFor``; each item calls a single-threaded
-// BLAS (the BLAS's own threads are switched off for the duration, never nested with ours).
+// BLAS call (see ``BLAS``: OpenBLAS never runs threads of its own).
 // Bias and an optional activation are fused into the write of each output tile.
 //
 // A convolution whose filter is known in advance (a model's plan) can instead be prepared once
@@ -165,8 +165,6 @@ struct Conv2DGeometry {
 enum ConvolutionTuning {
     /// The most Float32 elements of one im2col tile (256 K floats = 1 MiB).
     nonisolated(unsafe) static var columnTileElements = 1 << 18
-    /// When true, items run one after another and the BLAS uses its own threads (for comparison).
-    nonisolated(unsafe) static var useBLASThreads = false
     /// When true, a ``PreparedConvolution`` runs as one oneDNN primitive on OpenMP threads instead
     /// of parts on CAMKit's threads (for comparison; default from `CAMKIT_DNNL_OPENMP=1`).
     nonisolated(unsafe) static var dnnlUsesOpenMP = ProcessInfo.processInfo.environment["CAMKIT_DNNL_OPENMP"] == "1"
@@ -178,36 +176,10 @@ enum ConvolutionTuning {
     }
 }
 
-private let blasThreadOverride = Mutex<(depth: Int, saved: Int)>((0, 0))
-
-/// Runs `body` with the BLAS limited to one thread (restoring the previous count afterwards), so
-/// that our own ``parallelFor`` threads never nest with the BLAS's. Re-entrant and safe to call
-/// concurrently: the first entrant saves the count, the last one to leave restores it.
-func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
-    blasThreadOverride.withLock { s in
-        if s.depth == 0 {
-            s.saved = BLAS.threadCount
-            if s.saved != 1 { BLAS.threadCount = 1 }
-        }
-        s.depth += 1
-    }
-    defer {
-        blasThreadOverride.withLock { s in
-            s.depth -= 1
-            if s.depth == 0 && s.saved != 1 { BLAS.threadCount = s.saved }
-        }
-    }
-    return body()
-}
-
-/// Splits `items` work items over our threads with a single-threaded BLAS, or runs them in order
-/// with the BLAS's own threads when there is only one of ours (or when tuning asks for it).
+/// Splits `items` work items over our threads (each item calls the BLAS, which then runs
+/// single-threaded: see ``BLAS``).
 private func runGEMMItems(_ items: Int, _ body: (Range<Int>) -> Void) {
-    if ComputeSettings.threadCount <= 1 || items <= 1 || ConvolutionTuning.useBLASThreads {
-        body(0..<items)
-    } else {
-        withSingleThreadedBLAS { parallelFor(items, body) }
-    }
+    parallelFor(items, body)
 }
 
 // MARK: - Forward
@@ -316,7 +288,7 @@ private func makeGEMMPlan(_ geo: Conv2DGeometry, needsColumns: Bool) -> GEMMPlan
     var pTiles = (p + tileP - 1) / tileP
     var mTiles = 1
     let base = geo.n * geo.groups
-    if threads > 1 && !ConvolutionTuning.useBLASThreads {
+    if threads > 1 {
         if base * pTiles < threads {
             if og >= p {
                 // Weight-heavy (late layers): split the output channels, so each thread reads only

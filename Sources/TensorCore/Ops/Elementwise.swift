@@ -13,8 +13,8 @@ import Foundation
 public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.dtype == b.dtype, "add of \(a.dtype) and \(b.dtype)")
     switch a.dtype {
-    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { $0 + $1 }
-    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { $0 &+ $1 }
+    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 + $1 } }
+    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 &+ $1 } }
     case .bool: preconditionFailure("add of bool tensors")
     }
 }
@@ -33,8 +33,8 @@ public func addPullback(_ grad: Tensor, aShape: [Int], bShape: [Int]) -> (a: Ten
 public func subtract(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.dtype == b.dtype, "subtract of \(a.dtype) and \(b.dtype)")
     switch a.dtype {
-    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { $0 - $1 }
-    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { $0 &- $1 }
+    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 - $1 } }
+    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 &- $1 } }
     case .bool: preconditionFailure("subtract of bool tensors")
     }
 }
@@ -49,8 +49,8 @@ public func subtractPullback(_ grad: Tensor, aShape: [Int], bShape: [Int]) -> (a
 public func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.dtype == b.dtype, "multiply of \(a.dtype) and \(b.dtype)")
     switch a.dtype {
-    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { $0 * $1 }
-    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { $0 &* $1 }
+    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 * $1 } }
+    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 &* $1 } }
     case .bool: preconditionFailure("multiply of bool tensors")
     }
 }
@@ -71,8 +71,8 @@ public func multiplyPullback(_ grad: Tensor, _ a: Tensor, _ b: Tensor,
 public func divide(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.dtype == b.dtype, "divide of \(a.dtype) and \(b.dtype)")
     switch a.dtype {
-    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { $0 / $1 }
-    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { truncatingDivide($0, $1) }
+    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 / $1 } }
+    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) { truncatingDivide($0, $1) } }
     case .bool: preconditionFailure("divide of bool tensors")
     }
 }
@@ -94,7 +94,7 @@ public func dividePullback(_ grad: Tensor, _ a: Tensor, _ b: Tensor,
     if computingB {
         // −g·a/b² computed as −(g/b)·(a/b) to avoid overflowing b².
         let gOverB = divide(grad, b), aOverB = divide(a, b)
-        gb = broadcastBinary(gOverB, aOverB, Float.self, Float.self, to: .float32, Float.self) { -($0 * $1) }
+        gb = broadcastBinary(gOverB, aOverB, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { -($0 * $1) } }
             .summed(toShape: b.shape)
     }
     return (ga, gb)
@@ -117,22 +117,22 @@ public func pow(_ a: Tensor, _ b: Tensor) -> Tensor {
             let base = a.shape == shape ? a : a.broadcasted(toShape: shape)
             switch e {
             case 1: return base
-            case 2: return mapElements(base, Float.self, to: .float32, Float.self) { $0 * $0 }
-            case 3: return mapElements(base, Float.self, to: .float32, Float.self) { $0 * $0 * $0 }
-            case 0.5: return mapElements(base, Float.self, to: .float32, Float.self) { $0.squareRoot() }
+            case 2: return mapElements(base, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0 * $0 } }
+            case 3: return mapElements(base, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0 * $0 * $0 } }
+            case 0.5: return mapElements(base, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0.squareRoot() } }
             default: break
             }
         }
         return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self,
-                               minimumChunk: transcendentalMinimumChunk) { Foundation.pow($0, $1) }
+                               minimumChunk: transcendentalMinimumChunk) { binaryRun($0, $1, $2, $3, $4, $5) { Foundation.pow($0, $1) } }
     case (.float32, .int64):
         return pow(a, cast(b, to: .float32))
     case (.int64, .int64):
-        return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { integerPower($0, $1) }
+        return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) { integerPower($0, $1) } }
     case (.int64, .float32):
-        return broadcastBinary(a, b, Int64.self, Float.self, to: .int64, Int64.self) {
+        return broadcastBinary(a, b, Int64.self, Float.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) {
             saturatingInt64(Foundation.pow(Double($0), Double($1)))
-        }
+        } }
     default:
         preconditionFailure("pow of \(a.dtype) and \(b.dtype)")
     }
@@ -165,14 +165,14 @@ public func powPullback(_ grad: Tensor, _ a: Tensor, _ b: Tensor, result: Tensor
     var ga: Tensor? = nil, gb: Tensor? = nil
     if computingA {
         let d = broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self,
-                                minimumChunk: transcendentalMinimumChunk) { x, e in
+                                minimumChunk: transcendentalMinimumChunk) { binaryRun($0, $1, $2, $3, $4, $5) { x, e in
             e == 0 ? 0 : (e == 1 ? 1 : (e == 2 ? 2 * x : e * Foundation.pow(x, e - 1)))
-        }
+        } }
         ga = multiply(grad, d).summed(toShape: a.shape)
     }
     if computingB {
         let lnA = mapElements(a, Float.self, to: .float32, Float.self,
-                              minimumChunk: transcendentalMinimumChunk) { $0 > 0 ? Foundation.log($0) : 0 }
+                              minimumChunk: transcendentalMinimumChunk) { mapLoop($0, $1, $2) { $0 > 0 ? Foundation.log($0) : 0 } }
         gb = multiply(multiply(grad, result), lnA).summed(toShape: b.shape)
     }
     return (ga, gb)
@@ -189,20 +189,20 @@ public func mod(_ a: Tensor, _ b: Tensor, fmod: Bool) -> Tensor {
     switch a.dtype {
     case .float32:
         precondition(fmod, "Float32 mod requires fmod semantics")
-        return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) {
+        return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) {
             $0.truncatingRemainder(dividingBy: $1)
-        }
+        } }
     case .int64:
         if fmod {
-            return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) {
+            return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) {
                 $1 == 0 ? 0 : $0.remainderReportingOverflow(dividingBy: $1).partialValue
-            }
+            } }
         }
-        return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { x, y in
+        return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) { x, y in
             if y == 0 { return 0 }
             let r = x.remainderReportingOverflow(dividingBy: y).partialValue
             return (r < 0 && y > 0) || (r > 0 && y < 0) ? r &+ y : r
-        }
+        } }
     case .bool:
         preconditionFailure("mod of bool tensors")
     }
@@ -217,8 +217,8 @@ public func modPullback(_ grad: Tensor, _ a: Tensor, _ b: Tensor,
     let ga = computingA ? grad.summed(toShape: a.shape) : nil
     var gb: Tensor? = nil
     if computingB {
-        let q = broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { ($0 / $1).rounded(.towardZero) }
-        gb = broadcastBinary(grad, q, Float.self, Float.self, to: .float32, Float.self) { -($0 * $1) }
+        let q = broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { ($0 / $1).rounded(.towardZero) } }
+        gb = broadcastBinary(grad, q, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { -($0 * $1) } }
             .summed(toShape: b.shape)
     }
     return (ga, gb)
@@ -235,8 +235,8 @@ public func modPullback(_ grad: Tensor, _ a: Tensor, _ b: Tensor,
 public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.dtype == b.dtype, "maximum of \(a.dtype) and \(b.dtype)")
     switch a.dtype {
-    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { ($0 > $1 || $0.isNaN) ? $0 : $1 }
-    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { $0 > $1 ? $0 : $1 }
+    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { ($0 > $1 || $0.isNaN) ? $0 : $1 } }
+    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 > $1 ? $0 : $1 } }
     case .bool: preconditionFailure("maximum of bool tensors")
     }
 }
@@ -247,8 +247,8 @@ public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
 public func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.dtype == b.dtype, "minimum of \(a.dtype) and \(b.dtype)")
     switch a.dtype {
-    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { ($0 < $1 || $0.isNaN) ? $0 : $1 }
-    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { $0 < $1 ? $0 : $1 }
+    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { ($0 < $1 || $0.isNaN) ? $0 : $1 } }
+    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .int64, Int64.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 < $1 ? $0 : $1 } }
     case .bool: preconditionFailure("minimum of bool tensors")
     }
 }
@@ -282,7 +282,7 @@ public func elementwiseMean(_ tensors: [Tensor]) -> Tensor {
     let s = foldBroadcast(tensors, add)
     if tensors.count == 1 { return s }
     let scale = 1 / Float(tensors.count)
-    return mapElements(s, Float.self, to: .float32, Float.self) { $0 * scale }
+    return mapElements(s, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0 * scale } }
 }
 
 /// Folds `op` over `tensors`; a single tensor is broadcast to nothing and returned as is.
@@ -301,7 +301,7 @@ public func elementwiseSumPullback(_ grad: Tensor, inputShapes: [[Int]]) -> [Ten
 /// inputs and summed to each input's shape.
 public func elementwiseMeanPullback(_ grad: Tensor, inputShapes: [[Int]]) -> [Tensor] {
     let scale = 1 / Float(max(inputShapes.count, 1))
-    let g = mapElements(grad, Float.self, to: .float32, Float.self) { $0 * scale }
+    let g = mapElements(grad, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0 * scale } }
     return inputShapes.map { g.summed(toShape: $0) }
 }
 
@@ -318,16 +318,16 @@ public func elementwiseExtremumPullback(_ grad: Tensor, inputs: [Tensor], result
     // Count the inputs attaining the extremum at each output position.
     var ties = Tensor(zeros: result.shape)
     for x in inputs {
-        let hit = broadcastBinary(x, result, Float.self, Float.self, to: .float32, Float.self) { $0 == $1 ? 1 : 0 }
+        let hit = broadcastBinary(x, result, Float.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 == $1 ? 1 : 0 } }
         ties = add(ties, hit)
     }
-    let share = zipElements(grad, ties, Float.self, Float.self, to: .float32, Float.self) { $1 > 0 ? $0 / $1 : 0 }
+    let share = zipElements(grad, ties, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { $1 > 0 ? $0 / $1 : 0 } }
     return inputs.enumerated().map { i, x in
         if let needed, i < needed.count, !needed[i] { return nil }
         let expanded = x.shape == result.shape ? x : x.broadcasted(toShape: result.shape)
-        return broadcastTernary(expanded, result, share, Float.self, Float.self, Float.self, to: .float32, Float.self) {
+        return broadcastTernary(expanded, result, share, Float.self, Float.self, Float.self, to: .float32, Float.self) { ternaryRun($0, $1, $2, $3, $4, $5, $6, $7) {
             $0 == $1 ? $2 : 0
-        }.summed(toShape: x.shape)
+        } }.summed(toShape: x.shape)
     }
 }
 
@@ -339,9 +339,9 @@ public func elementwiseExtremumPullback(_ grad: Tensor, inputs: [Tensor], result
 public func equal(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.dtype == b.dtype, "equal of \(a.dtype) and \(b.dtype)")
     switch a.dtype {
-    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .bool, UInt8.self) { $0 == $1 ? 1 : 0 }
-    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .bool, UInt8.self) { $0 == $1 ? 1 : 0 }
-    case .bool: return broadcastBinary(a, b, UInt8.self, UInt8.self, to: .bool, UInt8.self) { $0 == $1 ? 1 : 0 }
+    case .float32: return broadcastBinary(a, b, Float.self, Float.self, to: .bool, UInt8.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 == $1 ? 1 : 0 } }
+    case .int64: return broadcastBinary(a, b, Int64.self, Int64.self, to: .bool, UInt8.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 == $1 ? 1 : 0 } }
+    case .bool: return broadcastBinary(a, b, UInt8.self, UInt8.self, to: .bool, UInt8.self) { binaryRun($0, $1, $2, $3, $4, $5) { $0 == $1 ? 1 : 0 } }
     }
 }
 
@@ -349,7 +349,7 @@ public func equal(_ a: Tensor, _ b: Tensor) -> Tensor {
 /// - Precondition: `x.dtype == .bool`.
 public func logicalNot(_ x: Tensor) -> Tensor {
     precondition(x.dtype == .bool, "logicalNot of a \(x.dtype) tensor")
-    return mapElements(x, UInt8.self, to: .bool, UInt8.self) { $0 == 0 ? 1 : 0 }
+    return mapElements(x, UInt8.self, to: .bool, UInt8.self) { mapLoop($0, $1, $2) { $0 == 0 ? 1 : 0 } }
 }
 
 /// Picks `x` where `condition` is true and `y` elsewhere, all three broadcast together
@@ -360,11 +360,11 @@ public func select(_ condition: Tensor, _ x: Tensor, _ y: Tensor) -> Tensor {
     precondition(x.dtype == y.dtype, "select between \(x.dtype) and \(y.dtype)")
     switch x.dtype {
     case .float32:
-        return broadcastTernary(condition, x, y, UInt8.self, Float.self, Float.self, to: .float32, Float.self) { $0 != 0 ? $1 : $2 }
+        return broadcastTernary(condition, x, y, UInt8.self, Float.self, Float.self, to: .float32, Float.self) { ternaryRun($0, $1, $2, $3, $4, $5, $6, $7) { $0 != 0 ? $1 : $2 } }
     case .int64:
-        return broadcastTernary(condition, x, y, UInt8.self, Int64.self, Int64.self, to: .int64, Int64.self) { $0 != 0 ? $1 : $2 }
+        return broadcastTernary(condition, x, y, UInt8.self, Int64.self, Int64.self, to: .int64, Int64.self) { ternaryRun($0, $1, $2, $3, $4, $5, $6, $7) { $0 != 0 ? $1 : $2 } }
     case .bool:
-        return broadcastTernary(condition, x, y, UInt8.self, UInt8.self, UInt8.self, to: .bool, UInt8.self) { $0 != 0 ? $1 : $2 }
+        return broadcastTernary(condition, x, y, UInt8.self, UInt8.self, UInt8.self, to: .bool, UInt8.self) { ternaryRun($0, $1, $2, $3, $4, $5, $6, $7) { $0 != 0 ? $1 : $2 } }
     }
 }
 
@@ -374,12 +374,12 @@ public func select(_ condition: Tensor, _ x: Tensor, _ y: Tensor) -> Tensor {
 ///   - computingX, computingY: whether each gradient is wanted (`nil` is returned otherwise).
 public func selectPullback(_ grad: Tensor, condition: Tensor, xShape: [Int], yShape: [Int],
                            computingX: Bool = true, computingY: Bool = true) -> (x: Tensor?, y: Tensor?) {
-    let gx = computingX ? broadcastBinary(condition, grad, UInt8.self, Float.self, to: .float32, Float.self) {
+    let gx = computingX ? broadcastBinary(condition, grad, UInt8.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) {
         $0 != 0 ? $1 : 0
-    }.summed(toShape: xShape) : nil
-    let gy = computingY ? broadcastBinary(condition, grad, UInt8.self, Float.self, to: .float32, Float.self) {
+    } }.summed(toShape: xShape) : nil
+    let gy = computingY ? broadcastBinary(condition, grad, UInt8.self, Float.self, to: .float32, Float.self) { binaryRun($0, $1, $2, $3, $4, $5) {
         $0 != 0 ? 0 : $1
-    }.summed(toShape: yShape) : nil
+    } }.summed(toShape: yShape) : nil
     return (gx, gy)
 }
 
@@ -389,8 +389,8 @@ public func selectPullback(_ grad: Tensor, condition: Tensor, xShape: [Int], ySh
 /// - Precondition: `x` is Float32 or Int64.
 public func negative(_ x: Tensor) -> Tensor {
     switch x.dtype {
-    case .float32: return mapElements(x, Float.self, to: .float32, Float.self) { -$0 }
-    case .int64: return mapElements(x, Int64.self, to: .int64, Int64.self) { 0 &- $0 }
+    case .float32: return mapElements(x, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { -$0 } }
+    case .int64: return mapElements(x, Int64.self, to: .int64, Int64.self) { mapLoop($0, $1, $2) { 0 &- $0 } }
     case .bool: preconditionFailure("negative of a bool tensor")
     }
 }
@@ -399,60 +399,60 @@ public func negative(_ x: Tensor) -> Tensor {
 /// - Precondition: `x` is Float32 or Int64.
 public func abs(_ x: Tensor) -> Tensor {
     switch x.dtype {
-    case .float32: return mapElements(x, Float.self, to: .float32, Float.self) { Swift.abs($0) }
-    case .int64: return mapElements(x, Int64.self, to: .int64, Int64.self) { $0 < 0 ? 0 &- $0 : $0 }
+    case .float32: return mapElements(x, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { Swift.abs($0) } }
+    case .int64: return mapElements(x, Int64.self, to: .int64, Int64.self) { mapLoop($0, $1, $2) { $0 < 0 ? 0 &- $0 : $0 } }
     case .bool: preconditionFailure("abs of a bool tensor")
     }
 }
 
 /// The gradient of `abs(x)`: `grad · sign(x)`, with `sign(0) = 0` (PyTorch's convention).
 public func absPullback(_ grad: Tensor, input x: Tensor) -> Tensor {
-    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { g, v in
+    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in
         v > 0 ? g : (v < 0 ? -g : 0)
-    }
+    } }
 }
 
 /// `√x` elementwise (Float32; NaN for negative inputs).
 public func sqrt(_ x: Tensor) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self) { $0.squareRoot() }
+    mapElements(x, Float.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0.squareRoot() } }
 }
 
 /// The gradient of `sqrt(x)`: `grad / (2·√x)`, from the forward result.
 public func sqrtPullback(_ grad: Tensor, result: Tensor) -> Tensor {
-    zipElements(grad, result, Float.self, Float.self, to: .float32, Float.self) { g, y in g / (2 * y) }
+    zipElements(grad, result, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, y in g / (2 * y) } }
 }
 
 /// `eˣ` elementwise (Float32).
 public func exp(_ x: Tensor) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { Foundation.exp($0) }
+    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { mapLoop($0, $1, $2) { Foundation.exp($0) } }
 }
 
 /// The gradient of `exp(x)`: `grad · eˣ`, from the forward result.
 public func expPullback(_ grad: Tensor, result: Tensor) -> Tensor {
-    zipElements(grad, result, Float.self, Float.self, to: .float32, Float.self) { $0 * $1 }
+    zipElements(grad, result, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { $0 * $1 } }
 }
 
 /// The natural logarithm elementwise (Float32; −∞ at 0, NaN below).
 public func log(_ x: Tensor) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { Foundation.log($0) }
+    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { mapLoop($0, $1, $2) { Foundation.log($0) } }
 }
 
 /// The gradient of `log(x)`: `grad / x`.
 public func logPullback(_ grad: Tensor, input x: Tensor) -> Tensor {
-    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { $0 / $1 }
+    zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { $0 / $1 } }
 }
 
 /// The error function `erf(x) = 2/√π ∫₀ˣ e^(−t²) dt` elementwise (Float32, the C library's
 /// `erff`, accurate to about 1 ulp).
 public func erf(_ x: Tensor) -> Tensor {
-    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { Foundation.erf($0) }
+    mapElements(x, Float.self, to: .float32, Float.self, minimumChunk: transcendentalMinimumChunk) { mapLoop($0, $1, $2) { Foundation.erf($0) } }
 }
 
 /// The gradient of `erf(x)`: `grad · 2/√π · e^(−x²)`.
 public func erfPullback(_ grad: Tensor, input x: Tensor) -> Tensor {
     let c: Float = 1.1283791670955126  // 2/√π
     return zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self,
-                       minimumChunk: transcendentalMinimumChunk) { g, v in g * c * Foundation.exp(-v * v) }
+                       minimumChunk: transcendentalMinimumChunk) { zipLoop($0, $1, $2, $3) { g, v in g * c * Foundation.exp(-v * v) } }
 }
 
 // MARK: - Casting
@@ -466,12 +466,12 @@ public func erfPullback(_ grad: Tensor, input x: Tensor) -> Tensor {
 public func cast(_ x: Tensor, to dtype: DType) -> Tensor {
     if x.dtype == dtype { return x }
     switch (x.dtype, dtype) {
-    case (.float32, .int64): return mapElements(x, Float.self, to: .int64, Int64.self) { saturatingInt64(Double($0)) }
-    case (.float32, .bool): return mapElements(x, Float.self, to: .bool, UInt8.self) { $0 != 0 ? 1 : 0 }
-    case (.int64, .float32): return mapElements(x, Int64.self, to: .float32, Float.self) { Float($0) }
-    case (.int64, .bool): return mapElements(x, Int64.self, to: .bool, UInt8.self) { $0 != 0 ? 1 : 0 }
-    case (.bool, .float32): return mapElements(x, UInt8.self, to: .float32, Float.self) { $0 != 0 ? 1 : 0 }
-    case (.bool, .int64): return mapElements(x, UInt8.self, to: .int64, Int64.self) { $0 != 0 ? 1 : 0 }
+    case (.float32, .int64): return mapElements(x, Float.self, to: .int64, Int64.self) { mapLoop($0, $1, $2) { saturatingInt64(Double($0)) } }
+    case (.float32, .bool): return mapElements(x, Float.self, to: .bool, UInt8.self) { mapLoop($0, $1, $2) { $0 != 0 ? 1 : 0 } }
+    case (.int64, .float32): return mapElements(x, Int64.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { Float($0) } }
+    case (.int64, .bool): return mapElements(x, Int64.self, to: .bool, UInt8.self) { mapLoop($0, $1, $2) { $0 != 0 ? 1 : 0 } }
+    case (.bool, .float32): return mapElements(x, UInt8.self, to: .float32, Float.self) { mapLoop($0, $1, $2) { $0 != 0 ? 1 : 0 } }
+    case (.bool, .int64): return mapElements(x, UInt8.self, to: .int64, Int64.self) { mapLoop($0, $1, $2) { $0 != 0 ? 1 : 0 } }
     default: return x
     }
 }

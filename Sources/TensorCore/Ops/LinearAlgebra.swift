@@ -115,17 +115,11 @@ private func gemmRows(
                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
 }
 
-/// Runs `body(i)` for every batch item: across threads with ``parallelFor(_:minimumChunk:_:)`` when
-/// the BLAS is single-threaded (two Swift threads each calling a one-thread BLAS match the BLAS's own
-/// two threads, and avoid its per-call thread hand-off for small matrices); otherwise in order, each
-/// call using the BLAS's own threads.
+/// Runs `body(i)` for every batch item across threads with ``parallelFor(_:minimumChunk:_:)`` (each
+/// item's product is then one single-threaded BLAS call).
 @inline(__always)
 private func forEachBatchItem(_ count: Int, _ body: (Int) -> Void) {
-    if count > 1 && BLAS.threadCount <= 1 {
-        parallelFor(count) { range in for i in range { body(i) } }
-    } else {
-        for i in 0..<count { body(i) }
-    }
+    parallelFor(count) { range in for i in range { body(i) } }
 }
 
 // MARK: - MatMul

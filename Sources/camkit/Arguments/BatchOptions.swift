@@ -21,16 +21,12 @@ struct BatchOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// Splits the threads (`--threads`, default all cores) between `jobs` concurrent photos: CAMKit's
-    /// kernels and the BLAS each get `max(1, threads / jobs)`. Without `--threads`, a user's explicit
-    /// `OPENBLAS_NUM_THREADS` is kept.
+    /// Splits the threads (`--threads`, default all cores) between `jobs` concurrent photos: each
+    /// photo's kernels (the BLAS included) get `max(1, threads / jobs)`.
     func configureThreads() {
         guard jobs > 1 || threads != nil else { return }
         let total = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
         let perJob = max(1, total / jobs)
         ComputeSettings.threadCount = perJob
-        if threads != nil || ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil {
-            BLAS.threadCount = perJob
-        }
     }
 }

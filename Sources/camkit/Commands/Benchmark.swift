@@ -53,7 +53,6 @@ struct Benchmark: ParsableCommand {
     func run() throws {
         if let threads {
             ComputeSettings.threadCount = threads
-            BLAS.threadCount = threads
         }
         let loadStart = DispatchTime.now()
         let classifier = try modelOptions.load()
