@@ -220,3 +220,7 @@ void ck_col2im(const float *col, long ldcol, const ck_conv_geom *g, int c0, int 
 static __thread int ck_parallel_depth_;
 int ck_parallel_depth(void) { return ck_parallel_depth_; }
 void ck_parallel_depth_add(int delta) { ck_parallel_depth_ += delta; }
+
+static __thread int ck_thread_count_override_;
+int ck_thread_count_override(void) { return ck_thread_count_override_; }
+void ck_set_thread_count_override(int count) { ck_thread_count_override_ = count; }

@@ -1,20 +1,34 @@
-import Dispatch
+import CKernels
 import Foundation
 import Synchronization
 
-/// How many threads CAMKit's own kernels use (the BLAS has its own setting, see ``BLAS``).
+/// How many threads CAMKit's kernels use (the BLAS included, see ``BLAS``).
 ///
-/// Defaults to the number of active processors. Set it once at start-up, before running models.
+/// Defaults to the number of active processors. Set it once at start-up, before running models,
+/// or for one computation on one thread with ``withThreadCount(_:_:)``.
 public enum ComputeSettings {
     private static let threads = Atomic<Int>(0)
 
-    /// The number of threads kernels split their work across (at least 1).
+    /// The number of threads kernels split their work across (at least 1): the calling thread's
+    /// override from ``withThreadCount(_:_:)`` if any, else the process-wide setting.
     public static var threadCount: Int {
         get {
+            let local = Int(ck_thread_count_override())
+            if local > 0 { return local }
             let t = threads.load(ordering: .relaxed)
             return t > 0 ? t : max(1, ProcessInfo.processInfo.activeProcessorCount)
         }
         set { threads.store(max(1, newValue), ordering: .relaxed) }
+    }
+
+    /// Runs `body` with ``threadCount`` set to `count` on the calling thread only (other threads
+    /// keep theirs), restoring the previous value afterwards. Every decision that depends on the
+    /// thread count is made on the thread that starts a kernel, so this scopes a whole computation.
+    public static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        let previous = ck_thread_count_override()
+        ck_set_thread_count_override(Int32(max(1, count)))
+        defer { ck_set_thread_count_override(previous) }
+        return try body()
     }
 }
 

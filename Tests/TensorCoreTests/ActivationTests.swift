@@ -53,6 +53,9 @@ import TensorCore
         #expect(clip(Tensor(shape: [3], int64s: [-5, 0, 9]), min: -1, max: 6).int64s == [-1, 0, 6])
         let g = Tensor(shape: [5], scalars: [1, 2, 3, 4, 5])
         #expect(clipPullback(g, input: x, min: -1, max: 1).scalars == [0, 2, 3, 4, 0])
+        // From the output (PyTorch's hardtanh backward): zero at the bounds themselves.
+        let y = clip(x, min: -1, max: 1)  // [-1, -1, 0, 1, 1]
+        #expect(clipPullback(g, output: y, min: -1, max: 1).scalars == [0, 0, 3, 0, 0])
         let bounds = clipBoundsPullback(g, input: x, min: -1.5, max: 2)
         #expect(bounds.min == 1 && bounds.max == 5)
     }

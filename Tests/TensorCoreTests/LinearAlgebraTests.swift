@@ -232,11 +232,10 @@ func matmulBenchmark() {
     time("(1,768)x(768,1000)", flops: 2 * 768 * 1000) { _ = matmul(v, fc) }
     let q = randomTensor([1, 12, 197, 64], &rng), kT = randomTensor([1, 12, 64, 197], &rng)
     let qb = randomTensor([8, 12, 197, 64], &rng), kTb = randomTensor([8, 12, 64, 197], &rng)
-    let saved = ComputeSettings.threadCount
-    for threads in Set([saved, 1]).sorted(by: >) {
-        ComputeSettings.threadCount = threads
-        time("attention (1,12,197,64)x(1,12,64,197)", flops: 12 * 2 * 197 * 197 * 64) { _ = matmul(q, kT) }
-        time("attention (8,12,197,64)x(8,12,64,197)", flops: 8 * 12 * 2 * 197 * 197 * 64) { _ = matmul(qb, kTb) }
+    for threads in Set([ComputeSettings.threadCount, 1]).sorted(by: >) {
+        ComputeSettings.withThreadCount(threads) {
+            time("attention (1,12,197,64)x(1,12,64,197)", flops: 12 * 2 * 197 * 197 * 64) { _ = matmul(q, kT) }
+            time("attention (8,12,197,64)x(8,12,64,197)", flops: 8 * 12 * 2 * 197 * 197 * 64) { _ = matmul(qb, kTb) }
+        }
     }
-    ComputeSettings.threadCount = saved
 }

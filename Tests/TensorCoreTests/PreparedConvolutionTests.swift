@@ -90,14 +90,11 @@ func preparedConvolutionMatchesDefinition(_ index: Int) throws {
     let f = randomTensor([cs.o, cs.c / cs.groups, cs.k, cs.k], &rng)
     let b = cs.bias ? randomTensor([cs.o], &rng) : nil
     let expected = naive(x, f, b, cs)
-    let saved = ComputeSettings.threadCount
-    defer { ComputeSettings.threadCount = saved }
     let prepared = try #require(PreparedConvolution(
         inputShape: x.shape, filter: f, bias: b, strides: cs.strides, padding: cs.padding,
         dilations: cs.dilations, groups: cs.groups, activation: cs.activation), "oneDNN refused \(cs)")
     for threads in [1, 2, 3] {
-        ComputeSettings.threadCount = threads
-        let y = try #require(prepared(x), "\(cs), \(threads) threads")
+        let y = try #require(ComputeSettings.withThreadCount(threads) { prepared(x) }, "\(cs), \(threads) threads")
         #expect(y.shape == prepared.outputShape)
         let got = y.scalars
         var error = 0.0, norm = 0.0

@@ -43,6 +43,11 @@ int ck_parallel_depth(void);
 /// Adds `delta` to the calling thread's ``ck_parallel_depth``.
 void ck_parallel_depth_add(int delta);
 
+/// The calling thread's thread-count override (0: none); see `ComputeSettings.withThreadCount`.
+int ck_thread_count_override(void);
+/// Sets the calling thread's thread-count override (0 removes it).
+void ck_set_thread_count_override(int count);
+
 /// The instruction set the dispatching kernels use: 3 = AVX-512F, 2 = AVX2+FMA, 0 = portable.
 int ck_isa_level(void);
 

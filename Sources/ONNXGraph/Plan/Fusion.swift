@@ -93,12 +93,7 @@ struct FusedConvOperator: DifferentiableOperator {
             case .deconvnet: dz = deconvnetReluPullback(dy)
             }
         case .clip(let lo, let hi):
-            dz = dy
-            dz.withUnsafeMutableBufferPointer { d in
-                y.withUnsafeBufferPointer { v in
-                    for i in 0..<d.count where !(v[i] > lo && v[i] < hi) { d[i] = 0 }
-                }
-            }
+            dz = clipPullback(dy, output: y, min: lo, max: hi)
         }
         func wants(_ i: Int) -> Bool { i < needed.count && needed[i] }
         let g = try window(x, w)

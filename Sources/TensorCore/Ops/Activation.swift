@@ -191,6 +191,16 @@ public func clipPullback(_ grad: Tensor, input x: Tensor, min lower: Float?, max
     } }
 }
 
+/// The gradient of `clip(x, min:max:)` computed from its *output* `y` (when the input was not kept,
+/// as in a convolution fused with its activation): `grad` where `lo < y < hi` strictly, else 0 —
+/// PyTorch's `hardtanh` backward, which equals ``clipPullback(_:input:min:max:)`` except exactly at
+/// the bounds.
+public func clipPullback(_ grad: Tensor, output y: Tensor, min lo: Float, max hi: Float) -> Tensor {
+    zipElements(grad, y, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in
+        (v > lo && v < hi) ? g : 0
+    } }
+}
+
 /// The gradients of `clip(x, min:max:)` with respect to its scalar bounds: the sum of `grad` over
 /// the elements below `min` (which the output takes from `min`) and over those above `max`.
 /// An absent bound gets 0.
