@@ -37,16 +37,36 @@ extension ExecutionPlan {
         return s
     }
 
-    /// Runs the plan once and returns the time each op type took, in milliseconds, summed over its
-    /// kernel calls (the basis of `camkit benchmark --profile`).
-    public func profile(_ inputs: [Tensor]) throws -> [(opType: String, milliseconds: Double, calls: Int)] {
-        var totals: [String: (Double, Int)] = [:]
-        _ = try execute(inputs, capturing: [], retainAll: false) { step, nanoseconds in
-            let op = self.graph.nodes[step.nodeIndex].opType
-            let t = totals[op] ?? (0, 0)
-            totals[op] = (t.0 + Double(nanoseconds) / 1e6, t.1 + 1)
+    /// The time one kernel of the plan takes, as measured by ``profile(_:runs:)``.
+    public struct StepTiming: Sendable {
+        /// The ONNX node's name and op type (a fused kernel reports its convolution).
+        public var nodeName: String
+        public var opType: String
+        /// The shape of the kernel's first output.
+        public var outputShape: [Int]
+        /// The median over the runs, in milliseconds.
+        public var milliseconds: Double
+    }
+
+    /// Runs the plan `runs` times and returns each kernel's median time, in plan order (the basis
+    /// of `camkit benchmark --profile`). Times are collected in memory and nothing is printed
+    /// between kernels, so the pool's workers stay as warm as in an unprofiled run.
+    public func profile(_ inputs: [Tensor], runs: Int = 1) throws -> [StepTiming] {
+        var samples: [[UInt64]] = []
+        for _ in 0..<max(1, runs) {
+            var index = 0
+            _ = try execute(inputs, capturing: [], retainAll: false) { _, nanoseconds in
+                if index == samples.count { samples.append([]) }
+                samples[index].append(nanoseconds)
+                index += 1
+            }
         }
-        return totals.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.1 > $1.1 }
+        return zip(steps, samples).map { step, times in
+            let node = graph.nodes[step.nodeIndex]
+            let shape = step.outputs.first.flatMap { $0 }.map { slotInfos[$0].shape } ?? []
+            return StepTiming(nodeName: node.name, opType: node.opType, outputShape: shape,
+                              milliseconds: Double(times.sorted()[times.count / 2]) / 1e6)
+        }
     }
 
     func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool,

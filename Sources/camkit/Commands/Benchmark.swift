@@ -39,7 +39,7 @@ struct Benchmark: ParsableCommand {
     @Option(name: .long, help: "Threads for CAMKit's kernels and the BLAS (default: all cores).")
     var threads: Int?
 
-    @Flag(name: .long, help: "Also print the time per op type of one run.")
+    @Flag(name: .long, help: "Also profile the timed runs: time per op type and the slowest kernels (medians).")
     var profile = false
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
@@ -138,9 +138,21 @@ struct Benchmark: ParsableCommand {
                          attributionTimes.last ?? 0, attributionTimes[attributionTimes.count / 2] / median))
         }
         if profile && !json {
-            for entry in try plan.profile([input]) {
-                let name = entry.opType.padding(toLength: 24, withPad: " ", startingAt: 0)
-                print(name + String(format: "%9.2f ms  %4d calls", entry.milliseconds, entry.calls))
+            let steps = try plan.profile([input], runs: runs)
+            print("time per op type (sum of the kernels' medians over \(runs) runs):")
+            var byType: [String: (milliseconds: Double, calls: Int)] = [:]
+            for step in steps {
+                let total = byType[step.opType] ?? (0, 0)
+                byType[step.opType] = (total.milliseconds + step.milliseconds, total.calls + 1)
+            }
+            for (type, total) in byType.sorted(by: { $0.value.milliseconds > $1.value.milliseconds }) {
+                print(type.padding(toLength: 24, withPad: " ", startingAt: 0)
+                      + String(format: "%9.3f ms  %4d calls", total.milliseconds, total.calls))
+            }
+            print("slowest kernels:")
+            for step in steps.sorted(by: { $0.milliseconds > $1.milliseconds }).prefix(12) {
+                let shape = step.outputShape.map(String.init).joined(separator: "×")
+                print(String(format: "%9.3f ms  ", step.milliseconds) + "\(step.opType) \(step.nodeName) → \(shape)")
             }
         }
     }
