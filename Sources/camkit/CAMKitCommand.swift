@@ -1,6 +1,8 @@
 import ArgumentParser
 
 /// The `camkit` command: explain what an image classifier looks at.
+///
+/// Its `main` (every error one line on stderr with a sysexits status) is in Support/EntryPoint.swift.
 @main
 struct CAMKitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -40,11 +40,24 @@ extension CommandLineSuite {
     }
 
     /// Runs `camkit` with `arguments` and waits for it.
-    func camkit(_ arguments: [String]) throws -> CommandLineRun {
+    /// - Parameters:
+    ///   - environment: variables added to the test process's environment.
+    ///   - shellSetup: `sh` commands run before `camkit` is exec'd in the same process (e.g.
+    ///     `ulimit -f 1`), for conditions a test cannot create otherwise.
+    func camkit(_ arguments: [String], environment: [String: String] = [:],
+                shellSetup: String? = nil) throws -> CommandLineRun {
         let exe = try #require(Self.executable, "camkit executable not found beside the tests")
         let process = Process()
-        process.executableURL = exe
-        process.arguments = arguments
+        if let shellSetup {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", shellSetup + "\nexec \"$0\" \"$@\"", exe.path] + arguments
+        } else {
+            process.executableURL = exe
+            process.arguments = arguments
+        }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = Self.root
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

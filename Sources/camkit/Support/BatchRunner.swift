@@ -21,7 +21,8 @@ struct ItemOutcome: Sendable {
 enum BatchRunner {
     /// Runs `work` for inputs `0..<count` on `jobs` threads (inline for one job) and passes each
     /// outcome to the reporter and stdout in input order.
-    /// - Returns: the status of the first failed input, or `nil` when none failed.
+    /// - Returns: the status of the first failed input; else ``ExitStatus/ioError`` when stdout could
+    ///   not be written (reported once on stderr, the work goes on); else `nil`.
     static func run(count: Int, jobs: Int, reporter: BatchReporter,
                     work: @escaping @Sendable (Int) -> ItemOutcome) -> ExitStatus? {
         let emitter = OrderedEmitter(reporter: reporter)
@@ -56,6 +57,7 @@ private final class OrderedEmitter: Sendable {
         var next = 0
         var pending: [Int: ItemOutcome] = [:]
         var firstFailure: ExitStatus?
+        var standardOutputFailed = false
     }
 
     private let reporter: BatchReporter
@@ -63,15 +65,22 @@ private final class OrderedEmitter: Sendable {
 
     init(reporter: BatchReporter) { self.reporter = reporter }
 
-    var firstFailure: ExitStatus? { state.withLock { $0.firstFailure } }
+    var firstFailure: ExitStatus? {
+        state.withLock { $0.firstFailure ?? ($0.standardOutputFailed ? .ioError : nil) }
+    }
 
     func deliver(_ index: Int, _ outcome: ItemOutcome) {
         state.withLock { s in
             s.pending[index] = outcome
             while let o = s.pending.removeValue(forKey: s.next) {
                 s.next += 1
-                if !o.stdout.isEmpty {
-                    FileHandle.standardOutput.write(Data((o.stdout.joined(separator: "\n") + "\n").utf8))
+                if !o.stdout.isEmpty && !s.standardOutputFailed {
+                    do {
+                        try StandardOutput.write(o.stdout.joined(separator: "\n") + "\n")
+                    } catch {
+                        s.standardOutputFailed = true
+                        reporter.line(diagnosticLine(for: error))
+                    }
                 }
                 for note in o.notes { reporter.line(note) }
                 if let failure = o.failure {

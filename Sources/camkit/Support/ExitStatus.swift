@@ -19,16 +19,21 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
     /// over the pixel limit, a malformed `.npy` tensor, model file or sidecar.
     case dataError = 65
     /// `EX_NOINPUT`: an input does not exist or cannot be read: a missing file, a directory or glob
-    /// without images, a missing model.
+    /// without images, a missing model, a directory where a file is expected.
     case noInput = 66
     /// `EX_UNAVAILABLE`: the input is valid but CAMKit cannot handle it: an ONNX operator, opset or
     /// data type it does not implement, a model it cannot explain, the bundled model or a font missing.
     case unavailable = 69
-    /// `EX_SOFTWARE`: an internal error (a bug in CAMKit: please report it).
+    /// `EX_SOFTWARE`: an internal error (a bug in CAMKit: please report it). Only errors the CLI
+    /// does not expect get it: an error type not mapped here, or a library error the CLI's own
+    /// calls should never cause (a target count that differs from the batch, a custom target).
     case software = 70
-    /// `EX_CANTCREAT`: an output cannot be created: its directory does not exist or is not writable.
+    /// `EX_CANTCREAT`: an output cannot be created: its directory does not exist or is not
+    /// writable, a directory has its name, or its format cannot hold the image (JPEG sides are at
+    /// most 65500 pixels).
     case cannotCreate = 73
-    /// `EX_IOERR`: reading or writing failed midway (disk full, I/O error).
+    /// `EX_IOERR`: reading or writing failed midway (disk full, file too large, an I/O error),
+    /// standard output included.
     case ioError = 74
 
     /// The `<sysexits.h>` name.
@@ -53,14 +58,17 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
               or layer; class index or --top-k beyond the model's classes
           65  EX_DATAERR: corrupt, truncated, empty or unsupported image;
               image over --max-pixels; malformed .npy, model or sidecar
-          66  EX_NOINPUT: missing file; directory or glob without images;
-              missing model file
-          69  EX_UNAVAILABLE: the model needs an operator or opset CAMKit
-              lacks; bundled model missing
+          66  EX_NOINPUT: missing or unreadable file; directory or glob
+              without images; missing model file
+          69  EX_UNAVAILABLE: the model needs an operator, opset or data
+              type CAMKit lacks, or has several inputs; bundled model or
+              font missing or unusable
           70  EX_SOFTWARE: internal error (please report it)
-          73  EX_CANTCREAT: output directory missing or not writable
-              (checked before any work)
-          74  EX_IOERR: reading or writing failed midway (e.g. disk full)
+          73  EX_CANTCREAT: output directory missing or not writable, or
+              output name taken by a directory (checked before any work);
+              image too large for JPEG (over 65500 pixels a side)
+          74  EX_IOERR: reading or writing failed midway (e.g. disk full),
+              standard output included
         With several inputs a bad one is reported on one line, skipped and
         counted, the others are still done, and the exit status is that of
         the first failed input (in input order).
@@ -77,22 +85,37 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
         case is FontError: self = .unavailable
         case is NPY.FormatError: self = .dataError
         case is ValidationError: self = .usage
-        case let e as CocoaError:
-            switch e.code {
-            case .fileReadNoSuchFile, .fileNoSuchFile, .fileReadNoPermission: self = .noInput
-            case .fileReadCorruptFile, .fileReadInapplicableStringEncoding: self = .dataError
-            case .fileWriteNoPermission, .fileWriteInvalidFileName, .fileWriteVolumeReadOnly: self = .cannotCreate
-            default: self = .ioError
-            }
+        case let e as CocoaError: self = Self.status(for: e)
         default: self = .software
         }
+    }
+
+    /// Foundation's file errors (`Data(contentsOf:)` reads `.npy` tensors and sidecars). Foundation
+    /// names a few errno values (ENOENT, EACCES); the others arrive as "unknown" with the POSIX
+    /// error underneath: a path that is a directory (EISDIR) or runs through a file (ENOTDIR) is a
+    /// file that cannot be read (66), a failing device (EIO) an I/O error (74).
+    private static func status(for error: CocoaError) -> ExitStatus {
+        switch error.code {
+        case .fileReadNoSuchFile, .fileNoSuchFile, .fileReadNoPermission, .fileReadInvalidFileName: return .noInput
+        case .fileReadCorruptFile, .fileReadInapplicableStringEncoding: return .dataError
+        case .fileWriteNoPermission, .fileWriteInvalidFileName, .fileWriteVolumeReadOnly: return .cannotCreate
+        default: break
+        }
+        let notAFile: [Int32] = [ENOENT, ENOTDIR, EISDIR, EACCES, EPERM, ELOOP, ENAMETOOLONG]
+        if let code = posixCode(of: error), notAFile.contains(code) {
+            // Foundation's write errors are codes 512–767 (NSFileWriteUnknownError...).
+            return (512..<768).contains(error.code.rawValue) ? .cannotCreate : .noInput
+        }
+        return .ioError
     }
 
     private static func status(for error: ImageError) -> ExitStatus {
         switch error {
         case .unreadable: return .noInput
         case .empty, .unsupportedFormat, .unrecognizedFormat, .truncated, .corrupt, .tooLarge: return .dataError
-        case .encodingFailed: return .software
+        // The encoders refuse what their format cannot hold (JPEG: sides over 65500 pixels, e.g.
+        // an overlay on a panorama saved as .jpg): the output cannot be created in that format.
+        case .encodingFailed: return .cannotCreate
         case .writeFailed(_, let reason):
             // Creating the temporary file fails for a missing or read-only directory; a failing
             // write or rename afterwards is an I/O error.
@@ -146,16 +169,71 @@ struct CLIError: Error, CustomStringConvertible, Sendable {
 
 /// Writes to stderr without buffering (so that lines interleave correctly with the progress bar).
 enum StandardError {
-    /// Writes `text` as is.
+    /// Writes `text` as is. A failing stderr (redirected to a full disk) is ignored: there is
+    /// nowhere left to report it, and the exit status still tells.
     static func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
     }
+}
+
+/// Writes to stdout without buffering, reporting failures instead of crashing (Foundation's
+/// non-throwing `FileHandle.write(_:)` traps on ENOSPC when stdout is redirected to a full disk).
+enum StandardOutput {
+    /// Writes `text` as is.
+    /// - Throws: ``CLIError`` with ``ExitStatus/ioError`` and the system's reason.
+    static func write(_ text: String) throws {
+        do {
+            try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+        } catch {
+            throw failure(reason: systemReason(error))
+        }
+    }
+
+    /// The error for output that could not be written to stdout.
+    static func failure(reason: String) -> CLIError {
+        CLIError(description: "cannot write to standard output (\(reason)); check the disk or pipe it is redirected to",
+                 status: .ioError)
+    }
+}
+
+/// The system's words for a Foundation or POSIX error ("No space left on device"): the POSIX
+/// error itself or the one Foundation wraps (as a `POSIXError` or an `NSError` in its domain).
+func systemReason(_ error: any Error) -> String {
+    if let code = posixCode(of: error) { return String(cString: strerror(code)) }
+    return (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+}
+
+/// The errno value behind a Foundation or POSIX error, if there is one.
+func posixCode(of error: any Error) -> Int32? {
+    if let posix = error as? POSIXError { return posix.code.rawValue }
+    let ns = error as NSError
+    if ns.domain == NSPOSIXErrorDomain { return Int32(ns.code) }
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? any Error, underlying as NSError !== ns {
+        return posixCode(of: underlying)
+    }
+    return nil
 }
 
 /// The one line printed for an error: `camkit: <what>`, newlines folded so it stays one line.
 func diagnosticLine(for error: any Error) -> String {
     var text = String(describing: error)
-    if let e = error as? LocalizedError, let d = e.errorDescription, error is CocoaError { text = d }
+    if let e = error as? CocoaError {
+        // Foundation's own description is a dump of its user-info dictionary on Linux.
+        let path = e.filePath ?? e.url?.path ?? "a file"
+        let reason = systemReason(e)
+        switch ExitStatus(for: e) {
+        case .noInput: text = "\(path): cannot read the file (\(reason)); check the path and that it is a file you can read"
+        case .cannotCreate: text = "\(path): cannot write the file (\(reason)); choose a writable location"
+        case .dataError: text = "\(path): cannot decode the file (\(reason)); check that it is the file you meant"
+        default:
+            let what = (512..<768).contains(e.code.rawValue) ? "writing" : "reading"
+            text = "\(path): \(what) failed (\(reason)); check the disk, or copy the file elsewhere and retry"
+        }
+    }
+    if case ImageError.encodingFailed(let format, _)? = error as? ImageError, format == "JPEG" {
+        if text.hasSuffix(".") { text.removeLast() }
+        text += "; save it as .png instead"
+    }
     text = text.replacingOccurrences(of: "\n", with: " ")
     return "camkit: " + text
 }

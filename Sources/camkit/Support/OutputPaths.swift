@@ -114,7 +114,9 @@ struct OutputPaths: Sendable {
     }
 
     /// The directory an output goes into must exist (subdirectories mirrored for `--recursive` are
-    /// created here) and be writable; checked before the photo is decoded.
+    /// created here) and be writable, and the output's own name must not be taken by a directory
+    /// (the final rename would fail after all the work); checked before the photo is decoded.
+    /// - Throws: ``CLIError`` with ``ExitStatus/cannotCreate``.
     func prepareDirectory(of url: URL) throws {
         let directory = url.deletingLastPathComponent().path
         if !FileManager.default.fileExists(atPath: directory),
@@ -122,6 +124,11 @@ struct OutputPaths: Sendable {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         try Self.checkWritable(directory: directory, for: url.path, flag: nil)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CLIError(description: "\(url.path): cannot write the output: a directory of that name exists; move it away or choose another path",
+                           status: .cannotCreate)
+        }
     }
 
     private static func baseName(_ path: String) -> String {
