@@ -13,8 +13,9 @@ import Synchronization
 /// 0.1–1 ms to wake (the hypervisor halts an idle vCPU), so a 0.07 ms ReLU took 0.8 ms on two
 /// threads, and every kernel of a forward pass paid that hand-off. The pool's workers instead
 /// *spin* for a short while after each job (``spinDuration``, 1 ms by default,
-/// `CAMKIT_SPIN_MICROSECONDS` overrides it) and only then park on a condition variable, as ONNX
-/// Runtime's and OpenBLAS's pools do; back-to-back kernels therefore find them awake.
+/// `CAMKIT_SPIN_MICROSECONDS` overrides it), yielding the CPU every few microseconds, and only
+/// then park on a condition variable, as ONNX Runtime's pool does; back-to-back kernels therefore
+/// find them awake.
 ///
 /// One job runs at a time. A `parallelFor` issued while the pool is busy — from inside a chunk
 /// (nesting) or from another thread — runs its chunks inline on its caller, which is always
@@ -122,13 +123,13 @@ private final class PoolWorker: @unchecked Sendable {
         }
     }
 
-    /// Spins until the worker has finished job `epoch` (yielding the CPU if that takes long, as
-    /// when the worker's vCPU was descheduled).
+    /// Spins until the worker has finished job `epoch`, yielding the CPU every few microseconds
+    /// (see ``spinsPerYield``).
     func waitUntilDone(_ epoch: Int) {
         var spins = 0
         while done.load(ordering: .acquiring) != epoch {
             spins += 1
-            if spins < 1 << 16 { ck_cpu_relax() } else { sched_yield() }
+            if spins % spinsPerYield == 0 { sched_yield() } else { ck_cpu_relax() }
         }
     }
 
@@ -150,8 +151,12 @@ private final class PoolWorker: @unchecked Sendable {
             let posted = go.load(ordering: .acquiring)
             if posted != seen { return posted }
             spins += 1
-            if spins & 255 == 0 && monotonicNanoseconds() - start > pool.spinDuration { break }
-            ck_cpu_relax()
+            if spins % spinsPerYield == 0 {
+                if monotonicNanoseconds() - start > pool.spinDuration { break }
+                sched_yield()
+            } else {
+                ck_cpu_relax()
+            }
         }
         pthread_mutex_lock(mutex)
         sleeping.store(true, ordering: .sequentiallyConsistent)
@@ -161,6 +166,12 @@ private final class PoolWorker: @unchecked Sendable {
         return go.load(ordering: .acquiring)
     }
 }
+
+/// How many `pause`s a spinning thread makes between `sched_yield` calls (a few microseconds).
+/// Yielding matters when the scheduler has put the spinning thread and the one it waits for on
+/// the same CPU: without it the waiter burns its whole time slice (~3 ms here) before the other
+/// can run. On an otherwise idle CPU `sched_yield` returns at once.
+private let spinsPerYield = 128
 
 @inline(__always)
 private func monotonicNanoseconds() -> UInt64 {
