@@ -1,4 +1,5 @@
-// CAMKit's glue for oneDNN forward convolutions (fp32, inference).
+// CAMKit's glue for oneDNN convolutions (fp32): forward inference, and backward data (input
+// gradients, at the end of this file).
 //
 // A `cdnnl_conv` is made once per convolution shape (a plan specialises per input shape): it
 // holds a oneDNN convolution primitive in the layouts oneDNN prefers (`format_tag::any`, on
@@ -268,5 +269,160 @@ int cdnnl_conv_forward(const cdnnl_conv *c, const float *x, float *y) {
     dnnl_memory_destroy(mp);
     if (s != dnnl_success) return -1;
     if (c->dst_reorder && cdnnl_run_reorder_(c->dst_reorder, &c->dst_md, ys, &c->dst_user, y) != 0) return -1;
+    return 0;
+}
+
+// MARK: - Backward data (the input gradient)
+//
+// A backward-data `cdnnl_conv` reuses the fields of the forward one with the roles of the two
+// activations swapped: `src_*` describe dy (read, reordered NCHW → blocked), `dst_*` describe dx
+// (written, reordered blocked → NCHW); `x_offset` / `y_offset` locate the part's first dy / dx
+// element. The primitive needs a forward primitive descriptor as a hint (oneDNN picks matching
+// layouts); it is made for `forward_training` with the same shapes and discarded.
+
+cdnnl_conv *cdnnl_conv_bwd_create(const cdnnl_conv_params *p, const float *weights) {
+    if (cdnnl_ready_ <= 0) return NULL;
+    if (p->groups < 1 || p->c % p->groups || p->o % p->groups) return NULL;
+    int64_t oh = (p->h + p->pt + p->pb - ((p->kh - 1) * p->dh + 1)) / p->sh + 1;
+    int64_t ow = (p->w + p->pl + p->pr - ((p->kw - 1) * p->dw + 1)) / p->sw + 1;
+    if (oh <= 0 || ow <= 0) return NULL;
+    if (!(0 <= p->n0 && p->n0 < p->n1 && p->n1 <= p->n && 0 <= p->c0 && p->c0 < p->c1 && p->c1 <= p->c))
+        return NULL;
+    int64_t og = p->o / p->groups, cg = p->c / p->groups;
+    int grouped = p->groups > 1;
+    if (grouped && (p->c0 % cg || p->c1 % cg)) return NULL;
+    int64_t groups = grouped ? (p->c1 - p->c0) / cg : 1;
+    int64_t c_sub = p->c1 - p->c0, n_sub = p->n1 - p->n0;
+    int64_t o_off = grouped ? p->c0 / cg * og : 0, o_sub = grouped ? groups * og : p->o;
+    cdnnl_conv *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->threads = p->threads;
+    c->x_offset = (size_t)(p->n0 * p->o * oh * ow + o_off * oh * ow);
+    c->y_offset = (size_t)(p->n0 * p->c * p->h * p->w + p->c0 * p->h * p->w);
+    omp_set_num_threads(p->threads);
+    dnnl_dims_t dy_dims = {n_sub, o_sub, oh, ow}, dx_dims = {n_sub, c_sub, p->h, p->w};
+    dnnl_dims_t dy_strides = {p->o * oh * ow, oh * ow, ow, 1};
+    dnnl_dims_t dx_strides = {p->c * p->h * p->w, p->h * p->w, p->w, 1};
+    dnnl_dims_t w5 = {groups, og, cg, p->kh, p->kw};
+    dnnl_dims_t w4 = {p->o, c_sub, p->kh, p->kw};
+    dnnl_memory_desc_t w_user, w_any, dy_any, dx_any, no_bias;
+    dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_t wr = NULL;
+    float *w_copy = NULL;
+    const dnnl_memory_desc_t *q;
+    size_t taps = (size_t)(p->kh * p->kw);
+#define CDNNL_TRY(call) do { if ((call) != dnnl_success) goto fail; } while (0)
+    CDNNL_TRY(dnnl_memory_desc_init_by_strides(&c->src_user, 4, dy_dims, dnnl_f32, dy_strides));
+    CDNNL_TRY(dnnl_memory_desc_init_by_strides(&c->dst_user, 4, dx_dims, dnnl_f32, dx_strides));
+    if (grouped) {
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user, 5, w5, dnnl_f32, dnnl_goihw));
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any, 5, w5, dnnl_f32, dnnl_format_tag_any));
+    } else {
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user, 4, w4, dnnl_f32, dnnl_oihw));
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, w4, dnnl_f32, dnnl_format_tag_any));
+    }
+    CDNNL_TRY(dnnl_memory_desc_init_by_tag(&dy_any, 4, dy_dims, dnnl_f32, dnnl_format_tag_any));
+    CDNNL_TRY(dnnl_memory_desc_init_by_tag(&dx_any, 4, dx_dims, dnnl_f32, dnnl_format_tag_any));
+    memset(&no_bias, 0, sizeof no_bias);
+    dnnl_dims_t strides = {p->sh, p->sw}, dilates = {p->dh - 1, p->dw - 1};
+    dnnl_dims_t pad_l = {p->pt, p->pl}, pad_r = {p->pb, p->pr};
+    dnnl_convolution_desc_t fwd_desc, desc;
+    CDNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&fwd_desc, dnnl_forward_training, dnnl_convolution_direct,
+                                                         &dx_any, &w_any, &no_bias, &dy_any, strides, dilates,
+                                                         pad_l, pad_r));
+    CDNNL_TRY(dnnl_primitive_desc_create(&fwd_pd, &fwd_desc, NULL, cdnnl_engine_, NULL));
+    CDNNL_TRY(dnnl_dilated_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &dx_any, &w_any,
+                                                               &dy_any, strides, dilates, pad_l, pad_r));
+    CDNNL_TRY(dnnl_primitive_attr_create(&attr));
+    CDNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    CDNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, cdnnl_engine_, fwd_pd));
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    strncpy(c->impl, impl ? impl : "?", sizeof c->impl - 1);
+    q = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0); c->src_md = *q;
+    q = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0); c->dst_md = *q;
+    q = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0); c->weights_md = *q;
+    q = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0); c->scratchpad_md = *q;
+    c->scratchpad_bytes = dnnl_memory_desc_get_size(&c->scratchpad_md);
+    CDNNL_TRY(dnnl_primitive_create(&c->conv, pd));
+    if (!dnnl_memory_desc_equal(&c->src_md, &c->src_user)) {
+        if (!(c->src_reorder = cdnnl_reorder_(&c->src_user, &c->src_md))) goto fail;
+    }
+    if (!dnnl_memory_desc_equal(&c->dst_md, &c->dst_user)) {
+        if (!(c->dst_reorder = cdnnl_reorder_(&c->dst_md, &c->dst_user))) goto fail;
+    }
+    c->src_bytes = dnnl_memory_desc_get_size(&c->src_md);
+    c->dst_bytes = dnnl_memory_desc_get_size(&c->dst_md);
+    // The part's filter slice, contiguous: grouped, the groups' whole filters (consecutive);
+    // otherwise input channels [c0, c1) of every output channel.
+    c->weights = cdnnl_alloc_(dnnl_memory_desc_get_size(&c->weights_md));
+    size_t w_bytes = dnnl_memory_desc_get_size(&w_user);
+    w_copy = cdnnl_alloc_(w_bytes);
+    if (!c->weights || !w_copy) goto fail;
+    if (grouped) {
+        memcpy(w_copy, weights + (size_t)o_off * cg * taps, w_bytes);
+    } else {
+        for (int64_t o = 0; o < p->o; o++)
+            memcpy(w_copy + (size_t)o * c_sub * taps, weights + ((size_t)o * p->c + p->c0) * taps,
+                   (size_t)c_sub * taps * sizeof(float));
+    }
+    if (dnnl_memory_desc_equal(&c->weights_md, &w_user)) {
+        memcpy(c->weights, w_copy, w_bytes);
+    } else {
+        if (!(wr = cdnnl_reorder_(&w_user, &c->weights_md))) goto fail;
+        if (cdnnl_run_reorder_(wr, &w_user, w_copy, &c->weights_md, c->weights) != 0) goto fail;
+        dnnl_stream_wait(cdnnl_stream_);
+    }
+    if (wr) dnnl_primitive_destroy(wr);
+    free(w_copy);
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_desc_destroy(fwd_pd);
+    return c;
+fail:
+    if (wr) dnnl_primitive_destroy(wr);
+    free(w_copy);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
+    cdnnl_conv_destroy(c);
+    return NULL;
+#undef CDNNL_TRY
+}
+
+int cdnnl_conv_backward_data(const cdnnl_conv *c, const float *dy, float *dx) {
+    omp_set_num_threads(c->threads);
+    dy += c->x_offset;
+    dx += c->y_offset;
+    void *gs = (void *)dy, *xs = dx;
+    if (c->src_reorder) {
+        gs = cdnnl_scratch(0, c->src_bytes);
+        if (!gs || cdnnl_run_reorder_(c->src_reorder, &c->src_user, dy, &c->src_md, gs) != 0) return -1;
+    }
+    if (c->dst_reorder) {
+        xs = cdnnl_scratch(1, c->dst_bytes);
+        if (!xs) return -1;
+    }
+    dnnl_memory_t mg, mw, mx, mp = NULL;
+    if (dnnl_memory_create(&mg, &c->src_md, cdnnl_engine_, gs) != dnnl_success) return -1;
+    if (dnnl_memory_create(&mw, &c->weights_md, cdnnl_engine_, c->weights) != dnnl_success) {
+        dnnl_memory_destroy(mg); return -1;
+    }
+    if (dnnl_memory_create(&mx, &c->dst_md, cdnnl_engine_, xs) != dnnl_success) {
+        dnnl_memory_destroy(mg); dnnl_memory_destroy(mw); return -1;
+    }
+    void *pad = c->scratchpad_bytes ? cdnnl_scratch(2, c->scratchpad_bytes) : NULL;
+    if ((c->scratchpad_bytes && !pad)
+        || dnnl_memory_create(&mp, &c->scratchpad_md, cdnnl_engine_, pad) != dnnl_success) {
+        dnnl_memory_destroy(mg); dnnl_memory_destroy(mw); dnnl_memory_destroy(mx);
+        return -1;
+    }
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mx},
+                               {DNNL_ARG_SCRATCHPAD, mp}};
+    dnnl_status_t s = dnnl_primitive_execute(c->conv, cdnnl_stream_, 4, args);
+    dnnl_memory_destroy(mg); dnnl_memory_destroy(mw); dnnl_memory_destroy(mx); dnnl_memory_destroy(mp);
+    if (s != dnnl_success) return -1;
+    if (c->dst_reorder && cdnnl_run_reorder_(c->dst_reorder, &c->dst_md, xs, &c->dst_user, dx) != 0) return -1;
     return 0;
 }

@@ -18,6 +18,8 @@
 #define CK_SUFFIX avx512
 #define CK_ATTR __attribute__((target("avx512f")))
 #define CK_VL 16
+#define CK_ILO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define CK_IHI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
 #define CK_EVENS 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
 #define CK_ODDS 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
 #include "depthwise_impl.h"
@@ -26,10 +28,14 @@
 #undef CK_VL
 #undef CK_EVENS
 #undef CK_ODDS
+#undef CK_ILO
+#undef CK_IHI
 
 #define CK_SUFFIX avx2
 #define CK_ATTR __attribute__((target("avx2,fma")))
 #define CK_VL 8
+#define CK_ILO 0, 8, 1, 9, 2, 10, 3, 11
+#define CK_IHI 4, 12, 5, 13, 6, 14, 7, 15
 #define CK_EVENS 0, 2, 4, 6, 8, 10, 12, 14
 #define CK_ODDS 1, 3, 5, 7, 9, 11, 13, 15
 #include "depthwise_impl.h"
@@ -38,11 +44,15 @@
 #undef CK_VL
 #undef CK_EVENS
 #undef CK_ODDS
+#undef CK_ILO
+#undef CK_IHI
 #endif
 
 #define CK_SUFFIX portable
 #define CK_ATTR
 #define CK_VL 4
+#define CK_ILO 0, 4, 1, 5
+#define CK_IHI 2, 6, 3, 7
 #define CK_EVENS 0, 2, 4, 6
 #define CK_ODDS 1, 3, 5, 7
 #include "depthwise_impl.h"
@@ -51,6 +61,8 @@
 #undef CK_VL
 #undef CK_EVENS
 #undef CK_ODDS
+#undef CK_ILO
+#undef CK_IHI
 
 // MARK: - Dispatch
 
@@ -113,6 +125,29 @@ int ck_depthwise_conv2d_backward_filter(const float *x, const float *dy, float *
     }
 #endif
     return depthwise_backward_filter_portable(x, dy, dw, g, multiplier, batch, o0, o1);
+}
+
+int ck_maxpool2d(const float *x, float *y, const ck_conv_geom *g, int plane0, int plane1) {
+#if CK_X86
+    switch (ck_isa_level()) {
+    case 3: return maxpool_forward_avx512(x, y, g, plane0, plane1);
+    case 2: return maxpool_forward_avx2(x, y, g, plane0, plane1);
+    default: break;
+    }
+#endif
+    return maxpool_forward_portable(x, y, g, plane0, plane1);
+}
+
+int ck_maxpool2d_backward(const float *x, const float *dy, float *dx, const ck_conv_geom *g,
+                          int plane0, int plane1) {
+#if CK_X86
+    switch (ck_isa_level()) {
+    case 3: return maxpool_backward_avx512(x, dy, dx, g, plane0, plane1);
+    case 2: return maxpool_backward_avx2(x, dy, dx, g, plane0, plane1);
+    default: break;
+    }
+#endif
+    return maxpool_backward_portable(x, dy, dx, g, plane0, plane1);
 }
 
 void ck_bias_activation(float *y, int rows, int cols, long ldy, const float *bias,

@@ -1,5 +1,5 @@
 #pragma once
-// CAMKit's glue for oneDNN forward convolutions (fp32, inference); see cdnnl.c.
+// CAMKit's glue for oneDNN convolutions (fp32: forward inference and backward data); see cdnnl.c.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -9,9 +9,12 @@
 /// groups when groups > 1), reading its inputs from and writing its outputs into the whole NCHW
 /// tensors. `activation`: 0 none, 1 ReLU, 2 clip(lo, hi), applied after the bias. `threads`: the
 /// OpenMP threads the part runs on (1 when the caller splits the work over its own threads).
+/// A backward-data part (``cdnnl_conv_bwd_create``) computes the input gradient of images
+/// [n0, n1) and input channels [c0, c1) (whole groups when groups > 1); it ignores oh0, oh1,
+/// o0, o1 and the activation.
 typedef struct cdnnl_conv_params {
     int64_t n, c, h, w, o, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
-    int64_t n0, n1, oh0, oh1, o0, o1;
+    int64_t n0, n1, oh0, oh1, o0, o1, c0, c1;
     int activation;
     float lo, hi;
     int threads;
@@ -38,3 +41,13 @@ const char *cdnnl_conv_impl(const cdnnl_conv *c);
 /// the whole tensors; parts write disjoint elements of `y` and may run concurrently). Returns 0
 /// on success, -1 on failure (out of memory or a oneDNN error; `y` is then unspecified).
 int cdnnl_conv_forward(const cdnnl_conv *c, const float *x, float *y);
+
+/// Makes a backward-data primitive (the input gradient) for the part of `p` (images [n0, n1),
+/// input channels [c0, c1)), reordering its slice of `weights` (the whole OIHW filter) once.
+/// Returns NULL when oneDNN cannot do it. Call cdnnl_init first.
+cdnnl_conv *cdnnl_conv_bwd_create(const cdnnl_conv_params *p, const float *weights);
+
+/// dx (NCHW) = the input gradient of the convolution given dy (NCHW), for the part `c` was made
+/// for by ``cdnnl_conv_bwd_create`` (`dy` and `dx` are the whole tensors; parts write disjoint
+/// elements of `dx` and may run concurrently). Returns 0 on success, -1 on failure.
+int cdnnl_conv_backward_data(const cdnnl_conv *c, const float *dy, float *dx);

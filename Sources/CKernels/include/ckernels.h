@@ -94,6 +94,19 @@ int ck_depthwise_conv2d_backward_input(const float *dy, const float *w, float *d
 int ck_depthwise_conv2d_backward_filter(const float *x, const float *dy, float *dw,
                                         const ck_conv_geom *g, int multiplier, int batch, int o0, int o1);
 
+/// Max pooling (ONNX MaxPool / PyTorch `max_pool2d`) of the planes `plane0..<plane1` (`x`, `y`
+/// point at plane 0; `g->C` is unused): padded taps never win, a NaN in a window is its maximum,
+/// a window without input taps yields `-FLT_MAX`. Returns 0, or -1 if scratch memory could not
+/// be allocated.
+int ck_maxpool2d(const float *x, float *y, const ck_conv_geom *g, int plane0, int plane1);
+
+/// The pullback of ``ck_maxpool2d``: adds each output gradient of planes `plane0..<plane1` to the
+/// input element that won its window — the first NaN if the window has one, else the first
+/// maximum in scan order (PyTorch's CPU rule). `dx` must hold zeros (or gradients to add to).
+/// Returns 0 or -1.
+int ck_maxpool2d_backward(const float *x, const float *dy, float *dx, const ck_conv_geom *g,
+                          int plane0, int plane1);
+
 #ifdef __cplusplus
 }
 #endif

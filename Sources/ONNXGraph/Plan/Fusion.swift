@@ -10,8 +10,10 @@ import TensorCore
 ///
 /// When the filter (and bias) are initializers, specialisation also makes a
 /// ``PreparedConvolution`` (oneDNN, filter reordered once) for the plan's input shape; the
-/// forward pass uses it, and falls back to `conv2D` if it is absent or fails. The pullback
-/// always uses CAMKit's own kernels.
+/// forward pass uses it, and falls back to `conv2D` if it is absent or fails. The pullback's
+/// input gradient uses the prepared convolution's backward-data primitive where it has one
+/// (``PreparedConvolution/inputGradient(_:)``), CAMKit's own kernels otherwise; filter and bias
+/// gradients always use CAMKit's kernels.
 struct FusedConvOperator: DifferentiableOperator {
     let conv: ConvOperator
     /// Extra zero padding from a preceding `Pad` (added to the convolution's own).
@@ -97,11 +99,17 @@ struct FusedConvOperator: DifferentiableOperator {
         }
         func wants(_ i: Int) -> Bool { i < needed.count && needed[i] }
         let g = try window(x, w)
+        // The input gradient through the prepared convolution's backward-data primitive when it
+        // has one (its filter is the constant `w`), else with CAMKit's kernels.
+        var dx: Tensor? = nil
+        if wants(0), let prepared, x.shape == prepared.inputShape, dz.shape == prepared.outputShape {
+            dx = prepared.inputGradient(dz)
+        }
         let grads = conv2DPullback(x, filter: w, outputGradient: dz, strides: g.strides,
                                    padding: g.padding, dilations: g.dilations, groups: conv.group,
-                                   needInput: wants(0), needFilter: wants(1),
+                                   needInput: wants(0) && dx == nil, needFilter: wants(1),
                                    needBias: inputs.count > 2 && inputs[2] != nil && wants(2))
-        return [grads.input, grads.filter, grads.bias]
+        return [dx ?? grads.input, grads.filter, grads.bias]
     }
 }
 

@@ -97,8 +97,9 @@ extension ExecutionPlan {
         seeds: (ForwardResult) throws -> [(slot: Int, gradient: Tensor)]
     ) throws -> GradientResult {
         let targets = try values.map { try slot(of: $0) }
-        let forward = try execute(inputs, capturing: capturing, retainAll: true)
+        var forward = try execute(inputs, capturing: capturing, retainAll: true)
         var slots = forward.retained
+        forward.retained = []  // `slots` holds the only references: values are dropped below
 
         // Slots that depend on a target: only their steps need a pullback.
         var dependent = Set(targets)
@@ -108,11 +109,25 @@ extension ExecutionPlan {
             for case let s? in step.outputs { dependent.insert(s) }
         }
 
+        // Each retained value is dropped once the last step (in reverse order) that reads it has
+        // been differentiated — values no pullback reads right away — so their buffers return to
+        // the pool for the gradients that follow (fewer fresh pages, lower peak memory).
+        var releaseAfter = [[Int]](repeating: [], count: steps.count)
+        var read = [Bool](repeating: false, count: slots.count)
+        for (i, step) in steps.enumerated() where onPath[i] {
+            for case let s? in step.inputs + step.outputs where s < read.count && !read[s] {
+                read[s] = true
+                releaseAfter[i].append(s)
+            }
+        }
+        for s in slots.indices where !read[s] { slots[s] = nil }
+
         var grads = [Tensor?](repeating: nil, count: slotInfos.count)
         let visible = ForwardResult(outputs: forward.outputs, captures: forward.captures, retained: [])
         for (s, g) in try seeds(visible) { accumulate(g, into: &grads[s]) }
 
         for i in steps.indices.reversed() where onPath[i] {
+            defer { for s in releaseAfter[i] { slots[s] = nil } }
             let step = steps[i]
             let outGrads = step.outputs.map { $0.flatMap { grads[$0] } }
             guard outGrads.contains(where: { $0 != nil }) else { continue }
@@ -149,7 +164,8 @@ extension ExecutionPlan {
     }
 }
 
-/// Adds `gradient` into an accumulator slot (taking it as is when the slot is empty).
+/// Adds `gradient` into an accumulator slot (taking it as is when the slot is empty; in place,
+/// split over the worker threads, when it is not).
 private func accumulate(_ gradient: Tensor, into slot: inout Tensor?) {
     guard var total = slot else {
         slot = gradient
@@ -159,7 +175,10 @@ private func accumulate(_ gradient: Tensor, into slot: inout Tensor?) {
     precondition(total.shape == gradient.shape, "gradient shapes \(total.shape) and \(gradient.shape) differ")
     total.withUnsafeMutableBufferPointer { t in
         gradient.withUnsafeBufferPointer { g in
-            for i in 0..<t.count { t[i] += g[i] }
+            guard let tp = t.baseAddress, let gp = g.baseAddress else { return }
+            parallelFor(t.count, minimumChunk: 1 << 16) { range in
+                for i in range { tp[i] += gp[i] }
+            }
         }
     }
     slot = total

@@ -23,8 +23,11 @@ import CDNNL
 // with ``PreparedConvolution``: on Linux it runs oneDNN (Debian's libdnnl, JIT kernels on a blocked
 // nChw16c layout, with NCHW ⇄ blocked reorders around each call) for k×k and small depthwise
 // convolutions, where it measured 1.5–7× faster than the kernels above (Benchmarks/conv_layers;
-// see ``PreparedConvolution``). The kernels above do the rest, are the fallback and compute
-// every pullback.
+// see ``PreparedConvolution``). Its backward-data primitives compute the input gradients of k×k
+// convolutions and of strided / small-plane depthwise ones (``PreparedConvolution/inputGradient(_:)``,
+// used by the graph's fused convolutions). The kernels above do the rest, are the fallback and
+// compute every other pullback: the depthwise input gradient in gather form (the forward plane
+// kernel on the rotated filter at stride 1, polyphase otherwise), im2col inputs by column tiles.
 
 // MARK: - Parameters
 
@@ -168,6 +171,13 @@ enum ConvolutionTuning {
     /// When true, a ``PreparedConvolution`` runs as one oneDNN primitive on OpenMP threads instead
     /// of parts on CAMKit's threads (for comparison; default from `CAMKIT_DNNL_OPENMP=1`).
     nonisolated(unsafe) static var dnnlUsesOpenMP = ProcessInfo.processInfo.environment["CAMKIT_DNNL_OPENMP"] == "1"
+    /// When true, ``PreparedConvolution`` is made for every shape oneDNN accepts and uses oneDNN
+    /// in both directions, not only where ``PreparedConvolution/prefersDNNL(_:)`` and
+    /// ``PreparedConvolution/prefersDNNLBackward(_:)`` say it is faster (for benchmarks).
+    nonisolated(unsafe) static var dnnlBackwardEverywhere = false
+    /// When false, ``PreparedConvolution/inputGradient(_:)`` always returns `nil` (CAMKit's
+    /// kernels compute every input gradient; for comparison; default from `CAMKIT_DNNL_BACKWARD=0`).
+    nonisolated(unsafe) static var dnnlBackward = ProcessInfo.processInfo.environment["CAMKIT_DNNL_BACKWARD"] != "0"
     /// The instruction set of the C kernels: 3 = AVX-512F, 2 = AVX2+FMA, 0 = portable (lowered to
     /// what the CPU supports); -1 = detect automatically.
     static var kernelISA: Int {
@@ -437,40 +447,52 @@ private func conv2DInputGradient(_ geo: Conv2DGeometry, filter: Tensor, outputGr
                 let pointwise = geo.isPointwise
                 let units = geo.n * geo.groups
                 // One unit per (image, group): dcol = W_gᵀ · dY_g, then col2im (overlapping windows
-                // make units the finest independent split).
+                // make units the finest independent split). The column is made one tile of output
+                // positions at a time (as in the forward), so it stays in cache and its buffer is
+                // small (a fresh multi-megabyte buffer per call cost page faults).
+                let tileP = pointwise ? p : min(p, max(64, ConvolutionTuning.columnTileElements / max(1, k)))
                 let perUnit = { (unit: Int, column: UnsafeMutablePointer<Float>?, parallelCol2im: Bool) in
                     let g = unit % geo.groups, n = unit / geo.groups
                     let dyg = dy + (n * geo.o + g * og) * p
                     let dxg = d + (n * geo.c + g * cgCount) * hw
                     let wg = f + g * og * k
-                    if let column {
-                        BLAS.sgemm(transposeA: true, m: k, n: p, k: og, a: wg, lda: k, b: dyg, ldb: p,
-                                   c: column, ldc: p)
-                        let planes = UnsafeMutableBufferPointer(start: dxg, count: cgCount * hw)
-                        if parallelCol2im {
-                            parallelFor(cgCount, minimumChunk: max(1, 16_384 / max(1, p * geo.kh * geo.kw))) { r in
-                                UnsafeMutableBufferPointer(rebasing: planes[(r.lowerBound * hw)..<(r.upperBound * hw)])
-                                    .update(repeating: 0)
-                                ck_col2im(column + r.lowerBound * geo.kh * geo.kw * p, p, cgeo.pointer,
-                                          Int32(r.lowerBound), Int32(r.upperBound), 0, Int32(p), dxg)
-                            }
-                        } else {
-                            planes.update(repeating: 0)
-                            ck_col2im(column, p, cgeo.pointer, 0, Int32(cgCount), 0, Int32(p), dxg)
-                        }
-                    } else {
+                    guard let column else {
                         BLAS.sgemm(transposeA: true, m: k, n: p, k: og, a: wg, lda: k, b: dyg, ldb: p,
                                    c: dxg, ldc: hw)
+                        return
+                    }
+                    let planes = UnsafeMutableBufferPointer(start: dxg, count: cgCount * hw)
+                    let chunk = max(1, 16_384 / max(1, tileP * geo.kh * geo.kw))
+                    if parallelCol2im {
+                        parallelFor(cgCount, minimumChunk: chunk) { r in
+                            UnsafeMutableBufferPointer(rebasing: planes[(r.lowerBound * hw)..<(r.upperBound * hw)])
+                                .update(repeating: 0)
+                        }
+                    } else {
+                        planes.update(repeating: 0)
+                    }
+                    for p0 in stride(from: 0, to: p, by: tileP) {
+                        let p1 = min(p, p0 + tileP), n = p1 - p0
+                        BLAS.sgemm(transposeA: true, m: k, n: n, k: og, a: wg, lda: k, b: dyg + p0, ldb: p,
+                                   c: column, ldc: n)
+                        if parallelCol2im {
+                            parallelFor(cgCount, minimumChunk: chunk) { r in
+                                ck_col2im(column + r.lowerBound * geo.kh * geo.kw * n, n, cgeo.pointer,
+                                          Int32(r.lowerBound), Int32(r.upperBound), Int32(p0), Int32(p1), dxg)
+                            }
+                        } else {
+                            ck_col2im(column, n, cgeo.pointer, 0, Int32(cgCount), Int32(p0), Int32(p1), dxg)
+                        }
                     }
                 }
                 if units >= ComputeSettings.threadCount && ComputeSettings.threadCount > 1 {
                     runGEMMItems(units) { range in
-                        let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                        let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * tileP)
                         defer { column?.deallocate() }
                         for unit in range { perUnit(unit, column, false) }
                     }
                 } else {
-                    let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                    let column = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * tileP)
                     defer { column?.deallocate() }
                     for unit in 0..<units { perUnit(unit, column, true) }
                 }
@@ -593,12 +615,20 @@ public final class PreparedConvolution: Sendable {
     private let filter: Tensor
     private let bias: Tensor?
     private let parts = Mutex<[Int: [DNNLConvolutionHandle]]>([:])
+    /// Whether the forward pass uses oneDNN (else only the input gradient does).
+    private let usesDNNLForward: Bool
+    /// Whether the input gradient is better done by oneDNN (``prefersDNNLBackward(_:)``).
+    private let backwardPrefersDNNL: Bool
+    /// Backward-data parts by thread count (an empty array: oneDNN refused).
+    private let backwardParts = Mutex<[Int: [DNNLConvolutionHandle]]>([:])
     #endif
 
     /// Prepares the convolution, or returns `nil` when no faster kernel than
-    /// ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)`` is available for it
-    /// (no oneDNN on this platform, ``ConvolutionBackend/current`` is `.builtin`, or oneDNN
-    /// refused the shape).
+    /// ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)`` and
+    /// ``conv2DPullback(_:filter:outputGradient:strides:padding:dilations:groups:needInput:needFilter:needBias:)``
+    /// is available for it (no oneDNN on this platform, ``ConvolutionBackend/current`` is
+    /// `.builtin`, or oneDNN refused the shape). A convolution may be prepared for its input
+    /// gradient only (``inputGradient(_:)``); its forward call then returns `nil`.
     ///
     /// - Parameters: as ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)``,
     ///   with `inputShape` the `[N, C, H, W]` shape of the inputs it will be called with.
@@ -613,8 +643,9 @@ public final class PreparedConvolution: Sendable {
         else { return nil }
         let geo = Conv2DGeometry(input: inputShape, filter: filter.shape, strides: strides, padding: padding,
                                  dilations: dilations, groups: groups)
-        guard geo.oh > 0, geo.ow > 0, geo.k > 0, geo.n * geo.o * geo.p > 0,
-              PreparedConvolution.prefersDNNL(geo) else { return nil }
+        let forward = PreparedConvolution.prefersDNNL(geo) || ConvolutionTuning.dnnlBackwardEverywhere
+        let backward = PreparedConvolution.prefersDNNLBackward(geo)
+        guard geo.oh > 0, geo.ow > 0, geo.k > 0, geo.n * geo.o * geo.p > 0, forward || backward else { return nil }
         let (clamp, lo, hi) = activation.clampParameters
         let kind: Int32 = clamp == 0 ? 0 : (activation == .relu ? 1 : 2)
         params = cdnnl_conv_params(
@@ -623,24 +654,31 @@ public final class PreparedConvolution: Sendable {
             dh: Int64(geo.dh), dw: Int64(geo.dw), pt: Int64(padding.top), pl: Int64(padding.left),
             pb: Int64(padding.bottom), pr: Int64(padding.right), groups: Int64(groups),
             n0: 0, n1: Int64(geo.n), oh0: 0, oh1: Int64(geo.oh), o0: 0, o1: Int64(geo.o),
-            activation: kind, lo: lo, hi: hi, threads: 1)
+            c0: 0, c1: Int64(geo.c), activation: kind, lo: lo, hi: hi, threads: 1)
         self.filter = filter
         self.bias = bias
         self.inputShape = inputShape
         self.outputShape = [geo.n, geo.o, geo.oh, geo.ow]
-        guard handles(threads: ComputeSettings.threadCount) != nil else { return nil }
+        usesDNNLForward = forward
+        backwardPrefersDNNL = backward
+        if forward {
+            guard handles(threads: ComputeSettings.threadCount) != nil else { return nil }
+        } else {
+            guard backwardHandles(threads: ComputeSettings.threadCount) != nil else { return nil }
+        }
         #else
         return nil
         #endif
     }
 
-    /// The convolution of `input`, or `nil` if oneDNN failed (out of memory); the caller then
-    /// falls back to ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)``.
+    /// The convolution of `input`, or `nil` if oneDNN failed (out of memory) or this convolution
+    /// was prepared for its input gradient only; the caller then falls back to
+    /// ``conv2D(_:filter:bias:strides:padding:dilations:groups:activation:)``.
     /// - Precondition: `input.shape == inputShape`.
     public func callAsFunction(_ input: Tensor) -> Tensor? {
         precondition(input.shape == inputShape, "PreparedConvolution: input \(input.shape), prepared for \(inputShape)")
         #if canImport(CDNNL)
-        guard let handles = handles(threads: ComputeSettings.threadCount) else { return nil }
+        guard usesDNNLForward, let handles = handles(threads: ComputeSettings.threadCount) else { return nil }
         var output = Tensor(uninitializedShape: outputShape)
         let failed = Atomic<Bool>(false)
         input.withUnsafeBufferPointer { x in
@@ -663,11 +701,49 @@ public final class PreparedConvolution: Sendable {
         #endif
     }
 
+    /// The input gradient of this convolution (without its activation: pass the gradient with
+    /// respect to the pre-activation output), or `nil` when oneDNN has no backward-data primitive
+    /// for it, it is not the faster choice (see ``prefersDNNLBackward(_:)``), or it failed; the caller
+    /// then uses ``conv2DPullback(_:filter:outputGradient:strides:padding:dilations:groups:needInput:needFilter:needBias:)``.
+    ///
+    /// The backward-data primitives are made on first use (per thread count) and split like the
+    /// forward: images, else channel groups, else input channels, each part single-threaded on
+    /// CAMKit's threads.
+    /// - Parameter outputGradient: `[N, O, OH, OW]`, shaped like ``outputShape``.
+    /// - Returns: `[N, C, H, W]`, shaped like ``inputShape``.
+    /// - Precondition: `outputGradient.shape == outputShape`.
+    public func inputGradient(_ outputGradient: Tensor) -> Tensor? {
+        precondition(outputGradient.shape == outputShape,
+                     "PreparedConvolution: output gradient \(outputGradient.shape), prepared for \(outputShape)")
+        #if canImport(CDNNL)
+        guard usesDNNLBackward, let handles = backwardHandles(threads: ComputeSettings.threadCount) else { return nil }
+        var dx = Tensor(uninitializedShape: inputShape)
+        let failed = Atomic<Bool>(false)
+        outputGradient.withUnsafeBufferPointer { g in
+            dx.withUnsafeMutableBufferPointer { d in
+                let gp = g.baseAddress!, dp = d.baseAddress!
+                if handles.count == 1 {
+                    if cdnnl_conv_backward_data(handles[0].pointer, gp, dp) != 0 { failed.store(true, ordering: .relaxed) }
+                    return
+                }
+                parallelFor(handles.count) { range in
+                    for part in range where cdnnl_conv_backward_data(handles[part].pointer, gp, dp) != 0 {
+                        failed.store(true, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        return failed.load(ordering: .relaxed) ? nil : dx
+        #else
+        return nil
+        #endif
+    }
+
     /// The oneDNN implementation in use (e.g. `brgconv:avx512_core`) and the number of parts,
     /// or `nil` for none.
     public var implementationDescription: String? {
         #if canImport(CDNNL)
-        guard let h = handles(threads: ComputeSettings.threadCount), let first = h.first else { return nil }
+        guard usesDNNLForward, let h = handles(threads: ComputeSettings.threadCount), let first = h.first else { return nil }
         return String(cString: cdnnl_conv_impl(first.pointer)) + " × \(h.count)"
         #else
         return nil
@@ -685,6 +761,84 @@ public final class PreparedConvolution: Sendable {
         if geo.kh == 1 && geo.kw == 1 { return false }
         if geo.isDepthwise { return geo.p <= 28 * 28 }
         return true
+    }
+
+    /// The oneDNN backward-data implementation (e.g. `jit:avx512_core`) and the number of parts,
+    /// or `nil` when the input gradient uses CAMKit's kernels.
+    var backwardImplementationDescription: String? {
+        guard usesDNNLBackward, let h = backwardHandles(threads: ComputeSettings.threadCount), let first = h.first else { return nil }
+        return String(cString: cdnnl_conv_impl(first.pointer)) + " × \(h.count)"
+    }
+
+    /// Whether ``inputGradient(_:)`` uses oneDNN here (see ``prefersDNNLBackward(_:)``).
+    private var usesDNNLBackward: Bool {
+        ConvolutionTuning.dnnlBackward && (backwardPrefersDNNL || ConvolutionTuning.dnnlBackwardEverywhere)
+    }
+
+    /// The shapes where oneDNN's backward data (with its reorders) beat CAMKit's own input
+    /// gradient in the `ConvolutionBackwardTests` benchmark on the conv shapes of ResNet-50 and
+    /// EfficientNet-Lite0 (batch 16, 1 and 2 threads, AVX-512, 2026-11-22):
+    /// - k×k convolutions with at least 16 input channels per group: ~2× (the im2col/GEMM/col2im
+    ///   path is far from the GEMM peak); with 3 input channels (the stems) oneDNN was 2× slower;
+    /// - depthwise convolutions with a stride > 1 (1.2–7×) or input planes of at most 28×28
+    ///   (1.1–5×); on larger planes at stride 1 CAMKit's kernel (the forward plane kernel on the
+    ///   rotated filter) is ~1.5–2× faster;
+    /// - not 1×1 convolutions: with OpenBLAS's AVX-512 kernels the GEMM path matched or beat
+    ///   oneDNN except on 7×7 planes (1.3–1.5×), not worth a second code path.
+    static func prefersDNNLBackward(_ geo: Conv2DGeometry) -> Bool {
+        if geo.kh == 1 && geo.kw == 1 { return false }
+        if geo.isDepthwise { return geo.sh > 1 || geo.sw > 1 || geo.h * geo.w <= 28 * 28 }
+        return geo.cg >= 16
+    }
+
+    /// The backward-data parts for `threads` threads, made on first use (`nil` if oneDNN refused).
+    private func backwardHandles(threads: Int) -> [DNNLConvolutionHandle]? {
+        let made = backwardParts.withLock { cache -> [DNNLConvolutionHandle] in
+            if let h = cache[threads] { return h }
+            var made: [DNNLConvolutionHandle] = []
+            for var p in backwardPartition(threads: threads) {
+                let handle = filter.withUnsafeBufferPointer { f in cdnnl_conv_bwd_create(&p, f.baseAddress!) }
+                guard let handle else {
+                    made = []
+                    break
+                }
+                made.append(DNNLConvolutionHandle(handle))
+            }
+            cache[threads] = made
+            return made
+        }
+        return made.isEmpty ? nil : made
+    }
+
+    /// Splits the input gradient into `threads` parts: images if there are enough, else channel
+    /// groups, else input channels (whole blocks of 16 where possible); one part when the
+    /// channels are too few (or with OpenMP threading, one part on `threads` OpenMP threads).
+    private func backwardPartition(threads: Int) -> [cdnnl_conv_params] {
+        var whole = params
+        if threads <= 1 || ConvolutionTuning.dnnlUsesOpenMP {
+            whole.threads = Int32(threads)
+            return [whole]
+        }
+        func ranges(_ count: Int64, unit: Int64 = 1) -> [Range<Int64>] {
+            let units = count / unit
+            let parts = min(Int64(threads), units)
+            return (0..<parts).map { i in (units * i / parts * unit)..<(i == parts - 1 ? count : units * (i + 1) / parts * unit) }
+        }
+        let t = Int64(threads), cg = params.c / params.groups
+        var result: [cdnnl_conv_params] = []
+        if params.n >= t {
+            for r in ranges(params.n) { var p = whole; p.n0 = r.lowerBound; p.n1 = r.upperBound; result.append(p) }
+        } else if params.groups > 1 {
+            for r in ranges(params.groups) {
+                var p = whole; p.c0 = r.lowerBound * cg; p.c1 = r.upperBound * cg; result.append(p)
+            }
+        } else if params.c >= t {
+            let unit: Int64 = params.c >= 16 * t ? 16 : 1
+            for r in ranges(params.c, unit: unit) { var p = whole; p.c0 = r.lowerBound; p.c1 = r.upperBound; result.append(p) }
+        } else {
+            result = [whole]
+        }
+        return result
     }
 
     /// The parts for `threads` threads, made on first use.

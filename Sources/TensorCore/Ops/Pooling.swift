@@ -7,6 +7,11 @@
 // `countIncludePad` — by the number of taps inside the *padded* input `[−top, H + bottom)`
 // (taps that ceil mode pushes past the bottom/right padding are never counted, as in PyTorch).
 // Each plane `(n, c)` is independent: the kernels split planes over threads with `parallelFor`.
+// Max pooling and its pullback run CKernels' SIMD kernels (`ck_maxpool2d`, `ck_maxpool2d_backward`:
+// branch-free, vectorised along output columns; the scalar loop of `maxPool2DIndices` spells out
+// the same winner rule).
+
+import CKernels
 
 /// The number of pooling windows along one axis (ONNX MaxPool / AveragePool):
 /// `⌊span / stride⌋ + 1` with `span = input + padBegin + padEnd − ((kernel − 1)·dilation + 1)`, or
@@ -48,6 +53,13 @@ struct Pool2DGeometry {
     var outputShape: [Int] { [n, c, oh, ow] }
     var planes: Int { n * c }
     var minimumChunk: Int { max(1, 16_384 / max(1, oh * ow * kh * kw)) }
+
+    /// The C kernels' description of one plane (`C` unused).
+    var cGeometry: ck_conv_geom {
+        ck_conv_geom(C: 1, H: Int32(h), W: Int32(w), KH: Int32(kh), KW: Int32(kw), SH: Int32(sh), SW: Int32(sw),
+                     DH: Int32(dh), DW: Int32(dw), PT: Int32(padding.top), PL: Int32(padding.left),
+                     OH: Int32(oh), OW: Int32(ow))
+    }
 }
 
 /// The taps `k` in `0..<kernel` of a window starting at `start` (dilation `d`) that land in
@@ -80,30 +92,18 @@ public func maxPool2D(
                              dilations: dilations, ceilMode: ceilMode)
     var output = Tensor(uninitializedShape: geo.outputShape)
     if output.count == 0 { return output }
+    if input.count == 0 {
+        // Empty planes (the windows lie in the padding only).
+        output.withUnsafeMutableBufferPointer { $0.update(repeating: -Float.greatestFiniteMagnitude) }
+        return output
+    }
     input.withUnsafeBufferPointer { xb in
         output.withUnsafeMutableBufferPointer { yb in
             let x = xb.baseAddress!, y = yb.baseAddress!
-            parallelFor(geo.planes, minimumChunk: geo.minimumChunk) { planes in
-                for plane in planes {
-                    let xp = x + plane * geo.h * geo.w
-                    let yp = y + plane * geo.oh * geo.ow
-                    for oy in 0..<geo.oh {
-                        let y0 = oy * geo.sh - geo.padding.top
-                        let rows = tapRange(start: y0, kernel: geo.kh, dilation: geo.dh, size: geo.h)
-                        for ox in 0..<geo.ow {
-                            let x0 = ox * geo.sw - geo.padding.left
-                            let cols = tapRange(start: x0, kernel: geo.kw, dilation: geo.dw, size: geo.w)
-                            var best = -Float.greatestFiniteMagnitude
-                            for ki in rows {
-                                let row = xp + (y0 + ki * geo.dh) * geo.w + x0
-                                for kj in cols {
-                                    let v = row[kj * geo.dw]
-                                    if v > best || v.isNaN { best = v }
-                                }
-                            }
-                            yp[oy * geo.ow + ox] = best
-                        }
-                    }
+            withUnsafePointer(to: geo.cGeometry) { cg in
+                parallelFor(geo.planes, minimumChunk: geo.minimumChunk) { planes in
+                    let status = ck_maxpool2d(x, y, cg, Int32(planes.lowerBound), Int32(planes.upperBound))
+                    precondition(status == 0, "maxPool2D: out of memory in the pooling kernel")
                 }
             }
         }
@@ -139,32 +139,11 @@ public func maxPool2DPullback(
         outputGradient.withUnsafeBufferPointer { gb in
             dx.withUnsafeMutableBufferPointer { db in
                 let x = xb.baseAddress!, dy = gb.baseAddress!, d = db.baseAddress!
-                parallelFor(geo.planes, minimumChunk: geo.minimumChunk) { planes in
-                    for plane in planes {
-                        let xp = x + plane * geo.h * geo.w
-                        let dp = d + plane * geo.h * geo.w
-                        let gp = dy + plane * geo.oh * geo.ow
-                        for oy in 0..<geo.oh {
-                            let y0 = oy * geo.sh - geo.padding.top
-                            let rows = tapRange(start: y0, kernel: geo.kh, dilation: geo.dh, size: geo.h)
-                            for ox in 0..<geo.ow {
-                                let x0 = ox * geo.sw - geo.padding.left
-                                let cols = tapRange(start: x0, kernel: geo.kw, dilation: geo.dw, size: geo.w)
-                                var best = -Float.greatestFiniteMagnitude
-                                var bestIndex = -1
-                                for ki in rows {
-                                    let base = (y0 + ki * geo.dh) * geo.w + x0
-                                    for kj in cols {
-                                        let v = xp[base + kj * geo.dw]
-                                        if v > best || (v.isNaN && !best.isNaN) || bestIndex < 0 {
-                                            best = v
-                                            bestIndex = base + kj * geo.dw
-                                        }
-                                    }
-                                }
-                                if bestIndex >= 0 { dp[bestIndex] += gp[oy * geo.ow + ox] }
-                            }
-                        }
+                withUnsafePointer(to: geo.cGeometry) { cg in
+                    parallelFor(geo.planes, minimumChunk: geo.minimumChunk) { planes in
+                        let status = ck_maxpool2d_backward(x, dy, d, cg, Int32(planes.lowerBound),
+                                                           Int32(planes.upperBound))
+                        precondition(status == 0, "maxPool2DPullback: out of memory in the pooling kernel")
                     }
                 }
             }
