@@ -103,20 +103,23 @@ public struct NoiseTunnel: AttributionMethod {
             var noisy = Tensor(uninitializedShape: [count * k] + sampleShape)
             images.withUnsafeBufferPointer { x in
                 noisy.withUnsafeMutableBufferPointer { dst in
-                    for j in 0..<count {
-                        for s in start..<(start + k) {
-                            let row = j * k + (s - start)
-                            let out = UnsafeMutableBufferPointer(rebasing: dst[(row * n)..<((row + 1) * n)])
+                    guard let source = x.baseAddress, let destination = dst.baseAddress else { return }
+                    // One row per noisy copy, across threads (each row's noise depends only on
+                    // its (seed, image, sample), so the result does not depend on the split).
+                    parallelFor(count * k) { rows in
+                        for row in rows {
+                            let j = row / k, s = start + row % k
+                            let out = destination + row * n, image = source + j * n
                             switch noise {
                             case .explicit(let t):
                                 t.withUnsafeBufferPointer { e in
                                     let base = (s * count + j) * n
-                                    for i in 0..<n { out[i] = x[j * n + i] + e[base + i] }
+                                    for i in 0..<n { out[i] = image[i] + e[base + i] }
                                 }
                             case .gaussian(_, let seed):
                                 var g = GaussianNoise(seed: seed, stream: UInt64(context.origins[j]), sample: UInt64(s))
                                 let sigma = sigmas[j]
-                                for i in 0..<n { out[i] = x[j * n + i] + sigma * g.next() }
+                                for i in 0..<n { out[i] = image[i] + sigma * g.next() }
                             }
                         }
                     }
@@ -129,12 +132,22 @@ public struct NoiseTunnel: AttributionMethod {
                                                  reason: "returned attributions of shape \(part.attributions.shape) for \(noisy.shape)")
             }
             part.attributions.withUnsafeBufferPointer { a in
-                for row in 0..<(count * k) {
-                    let j = row / k
-                    for i in 0..<n {
-                        let v = Double(a[row * n + i])
-                        sum[j * n + i] += v
-                        sumSquares[j * n + i] += v * v
+                sum.withUnsafeMutableBufferPointer { sum in
+                    sumSquares.withUnsafeMutableBufferPointer { sumSquares in
+                        guard let a = a.baseAddress, let sum = sum.baseAddress, let sumSquares = sumSquares.baseAddress else { return }
+                        // Split over the elements of an image; rows are added in order, so the
+                        // sums do not depend on the thread count.
+                        parallelFor(n, minimumChunk: 4096) { elements in
+                            for row in 0..<(count * k) {
+                                let j = row / k
+                                let source = a + row * n, total = sum + j * n, squares = sumSquares + j * n
+                                for i in elements {
+                                    let v = Double(source[i])
+                                    total[i] += v
+                                    squares[i] += v * v
+                                }
+                            }
+                        }
                     }
                 }
             }
