@@ -679,23 +679,7 @@ public final class PreparedConvolution: Sendable {
         precondition(input.shape == inputShape, "PreparedConvolution: input \(input.shape), prepared for \(inputShape)")
         #if canImport(CDNNL)
         guard usesDNNLForward, let handles = handles(threads: ComputeSettings.threadCount) else { return nil }
-        var output = Tensor(uninitializedShape: outputShape)
-        let failed = Atomic<Bool>(false)
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                let xp = x.baseAddress!, yp = y.baseAddress!
-                if handles.count == 1 {
-                    if cdnnl_conv_forward(handles[0].pointer, xp, yp) != 0 { failed.store(true, ordering: .relaxed) }
-                    return
-                }
-                parallelFor(handles.count) { range in
-                    for part in range where cdnnl_conv_forward(handles[part].pointer, xp, yp) != 0 {
-                        failed.store(true, ordering: .relaxed)
-                    }
-                }
-            }
-        }
-        return failed.load(ordering: .relaxed) ? nil : output
+        return PreparedConvolution.run(handles, on: input, outputShape: outputShape, cdnnl_conv_forward)
         #else
         return nil
         #endif
@@ -717,27 +701,32 @@ public final class PreparedConvolution: Sendable {
                      "PreparedConvolution: output gradient \(outputGradient.shape), prepared for \(outputShape)")
         #if canImport(CDNNL)
         guard usesDNNLBackward, let handles = backwardHandles(threads: ComputeSettings.threadCount) else { return nil }
-        var dx = Tensor(uninitializedShape: inputShape)
+        return PreparedConvolution.run(handles, on: outputGradient, outputShape: inputShape, cdnnl_conv_backward_data)
+        #else
+        return nil
+        #endif
+    }
+
+    #if canImport(CDNNL)
+    /// Runs `call` (a forward or backward-data execution) for every part, across threads, from
+    /// `source` into a new tensor of `outputShape`; `nil` if a part failed.
+    private static func run(_ handles: [DNNLConvolutionHandle], on source: Tensor, outputShape: [Int],
+                            _ call: (OpaquePointer?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Int32) -> Tensor? {
+        var output = Tensor(uninitializedShape: outputShape)
         let failed = Atomic<Bool>(false)
-        outputGradient.withUnsafeBufferPointer { g in
-            dx.withUnsafeMutableBufferPointer { d in
-                let gp = g.baseAddress!, dp = d.baseAddress!
-                if handles.count == 1 {
-                    if cdnnl_conv_backward_data(handles[0].pointer, gp, dp) != 0 { failed.store(true, ordering: .relaxed) }
-                    return
-                }
+        source.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                let xp = x.baseAddress, yp = y.baseAddress
                 parallelFor(handles.count) { range in
-                    for part in range where cdnnl_conv_backward_data(handles[part].pointer, gp, dp) != 0 {
+                    for part in range where call(handles[part].pointer, xp, yp) != 0 {
                         failed.store(true, ordering: .relaxed)
                     }
                 }
             }
         }
-        return failed.load(ordering: .relaxed) ? nil : dx
-        #else
-        return nil
-        #endif
+        return failed.load(ordering: .relaxed) ? nil : output
     }
+    #endif
 
     /// The oneDNN implementation in use (e.g. `brgconv:avx512_core`) and the number of parts,
     /// or `nil` for none.
