@@ -809,9 +809,7 @@ public final class PreparedConvolution: Sendable {
             return [whole]
         }
         func ranges(_ count: Int64, unit: Int64 = 1) -> [Range<Int64>] {
-            let units = count / unit
-            let parts = min(Int64(threads), units)
-            return (0..<parts).map { i in (units * i / parts * unit)..<(i == parts - 1 ? count : units * (i + 1) / parts * unit) }
+            PreparedConvolution.split(count, unit: unit, parts: threads)
         }
         let t = Int64(threads), cg = params.c / params.groups
         var result: [cdnnl_conv_params] = []
@@ -828,6 +826,14 @@ public final class PreparedConvolution: Sendable {
             result = [whole]
         }
         return result
+    }
+
+    /// `0..<count` in at most `parts` contiguous ranges whose bounds are multiples of `unit`
+    /// (the last range takes the remainder).
+    private static func split(_ count: Int64, unit: Int64, parts: Int) -> [Range<Int64>] {
+        let units = count / unit
+        let parts = min(Int64(parts), units)
+        return (0..<parts).map { i in (units * i / parts * unit)..<(i == parts - 1 ? count : units * (i + 1) / parts * unit) }
     }
 
     /// The parts for `threads` threads, made on first use.
@@ -858,9 +864,7 @@ public final class PreparedConvolution: Sendable {
             return [whole]
         }
         func ranges(_ count: Int64, unit: Int64 = 1) -> [Range<Int64>] {
-            let units = count / unit
-            let parts = min(Int64(threads), units)
-            return (0..<parts).map { i in (units * i / parts * unit)..<(i == parts - 1 ? count : units * (i + 1) / parts * unit) }
+            PreparedConvolution.split(count, unit: unit, parts: threads)
         }
         let t = Int64(threads)
         let oh = params.oh1, og = params.o / params.groups
