@@ -8,8 +8,9 @@ import TensorCore
 /// `X · V[0]` (the first right-singular vector), reshape to (H, W).
 ///
 /// CAMKit computes the same vector as the top eigenvector of the smaller Gram matrix (`XᵀX`, K×K,
-/// or `XXᵀ`, HW×HW, from which `V[0] = Xᵀu / ‖Xᵀu‖`) with the cyclic Jacobi method in Double: exact
-/// to rounding, deterministic, no LAPACK.
+/// or `XXᵀ`, HW×HW, from which `V[0] = Xᵀu / ‖Xᵀu‖`) in Double: the Gram matrix by BLAS `dsyrk`,
+/// the one eigenpair by LAPACK `dsyevr` (``LAPACK/largestEigenpair(symmetric:n:)``), exact to
+/// rounding and deterministic.
 ///
 /// **Sign (deliberate difference).** A singular vector is defined up to sign, and the reference
 /// keeps whatever LAPACK returns, so its map can come out inverted (pytorch-grad-cam issue #364).
@@ -21,56 +22,6 @@ import TensorCore
 /// token, so the unprojected sum is flat) and CAMKit makes the projection's largest-magnitude value
 /// positive instead (see ``deterministicSign(v:projection:)``); the reference's sign there is noise.
 enum EigenDecomposition {
-    /// Eigenvalues (descending) and unit eigenvectors (`vectors[i]` belongs to `values[i]`) of the
-    /// symmetric `n×n` matrix `a` (row-major), by cyclic Jacobi rotations.
-    static func symmetricEigen(_ a: [Double], n: Int) -> (values: [Double], vectors: [[Double]]) {
-        precondition(a.count == n * n)
-        var m = a
-        var v = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { v[i * n + i] = 1 }
-        let maxSweeps = 100
-        var total = 0.0
-        for x in m { total += x * x }
-        let tiny = Double.leastNormalMagnitude
-        for _ in 0..<maxSweeps {
-            var off = 0.0
-            for p in 0..<n { for q in (p + 1)..<n where q < n { off += m[p * n + q] * m[p * n + q] } }
-            if off <= max(total * 1e-26, tiny) { break }
-            for p in 0..<(n - 1) {
-                for q in (p + 1)..<n {
-                    let apq = m[p * n + q]
-                    if abs(apq) < tiny { continue }
-                    let app = m[p * n + p], aqq = m[q * n + q]
-                    // Rotation angle (Golub & Van Loan, Algorithm 8.4.1 "sym.schur2").
-                    let theta = (aqq - app) / (2 * apq)
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    m.withUnsafeMutableBufferPointer { mp in
-                        for k in 0..<n {
-                            let akp = mp[k * n + p], akq = mp[k * n + q]
-                            mp[k * n + p] = c * akp - s * akq
-                            mp[k * n + q] = s * akp + c * akq
-                        }
-                        for k in 0..<n {
-                            let apk = mp[p * n + k], aqk = mp[q * n + k]
-                            mp[p * n + k] = c * apk - s * aqk
-                            mp[q * n + k] = s * apk + c * aqk
-                        }
-                    }
-                    v.withUnsafeMutableBufferPointer { vp in
-                        for k in 0..<n {
-                            let vkp = vp[k * n + p], vkq = vp[k * n + q]
-                            vp[k * n + p] = c * vkp - s * vkq
-                            vp[k * n + q] = s * vkp + c * vkq
-                        }
-                    }
-                }
-            }
-        }
-        let order = (0..<n).sorted { m[$0 * n + $0] > m[$1 * n + $1] }
-        return (order.map { m[$0 * n + $0] }, order.map { j in (0..<n).map { v[$0 * n + j] } })
-    }
-
     /// The first-principal-component projection of each image of `x` (B, K, H, W) → (B, H, W),
     /// with CAMKit's deterministic sign (see the type's documentation).
     static func firstComponentProjection(_ x: Tensor) -> Tensor {
@@ -131,50 +82,30 @@ enum EigenDecomposition {
     /// The unit right-singular vector of the largest singular value of the (rows × columns) matrix
     /// stored column-major in `xc` (`xc[c * rows + r]`); zeros when the matrix is zero.
     static func firstRightSingularVector(_ xc: [Double], rows: Int, columns: Int) -> [Double] {
+        let zeros = [Double](repeating: 0, count: columns)
+        guard rows > 0, columns > 0 else { return zeros }
+        // xc is the row-major (columns × rows) matrix A = Xᵀ.
         if columns <= rows {
-            // XᵀX (columns × columns).
-            var g = [Double](repeating: 0, count: columns * columns)
-            xc.withUnsafeBufferPointer { x in
-                for a in 0..<columns {
-                    for b in a..<columns {
-                        var s = 0.0
-                        for r in 0..<rows { s += x[a * rows + r] * x[b * rows + r] }
-                        g[a * columns + b] = s
-                        g[b * columns + a] = s
-                    }
-                }
-            }
-            let (values, vectors) = symmetricEigen(g, n: columns)
-            guard let top = values.first, top > 0 else { return [Double](repeating: 0, count: columns) }
-            return vectors[0]
-        } else {
-            // XXᵀ (rows × rows); V[0] = Xᵀu / ‖Xᵀu‖.
-            var g = [Double](repeating: 0, count: rows * rows)
-            xc.withUnsafeBufferPointer { x in
-                for c in 0..<columns {
-                    let col = c * rows
-                    for a in 0..<rows {
-                        let xa = x[col + a]
-                        if xa == 0 { continue }
-                        for b in a..<rows { g[a * rows + b] += xa * x[col + b] }
-                    }
-                }
-            }
-            for a in 0..<rows { for b in 0..<a { g[a * rows + b] = g[b * rows + a] } }
-            let (values, vectors) = symmetricEigen(g, n: rows)
-            guard let top = values.first, top > 0 else { return [Double](repeating: 0, count: columns) }
-            let u = vectors[0]
-            var v = [Double](repeating: 0, count: columns)
-            var norm = 0.0
+            // XᵀX = A·Aᵀ (columns × columns): its top eigenvector is V[0].
+            let g = xc.withUnsafeBufferPointer { LAPACK.gram($0.baseAddress!, rows: columns, columns: rows, ofColumns: false) }
+            guard let (value, vector) = LAPACK.largestEigenpair(symmetric: g, n: columns), value > 0 else { return zeros }
+            return vector
+        }
+        // XXᵀ = Aᵀ·A (rows × rows) with top eigenvector u; V[0] = Xᵀu / ‖Xᵀu‖.
+        let g = xc.withUnsafeBufferPointer { LAPACK.gram($0.baseAddress!, rows: columns, columns: rows, ofColumns: true) }
+        guard let (value, u) = LAPACK.largestEigenpair(symmetric: g, n: rows), value > 0 else { return zeros }
+        var v = zeros
+        var norm = 0.0
+        xc.withUnsafeBufferPointer { x in
             for c in 0..<columns {
                 var s = 0.0
-                for r in 0..<rows { s += xc[c * rows + r] * u[r] }
+                for r in 0..<rows { s += x[c * rows + r] * u[r] }
                 v[c] = s
                 norm += s * s
             }
-            norm = norm.squareRoot()
-            guard norm > 0 else { return v }
-            return v.map { $0 / norm }
         }
+        norm = norm.squareRoot()
+        guard norm > 0 else { return v }
+        return v.map { $0 / norm }
     }
 }

@@ -122,7 +122,7 @@ public enum BLAS {
     }
 
     /// Limits OpenBLAS to one thread, once.
-    private static let singleThreaded: Bool = {
+    static let singleThreaded: Bool = {
         #if !canImport(Accelerate)
         openblas_set_num_threads(1)
         #endif
