@@ -81,7 +81,7 @@ def time_camkit(path, method, runs, warmup, threads, batch):
     env.pop("OPENBLAS_CORETYPE", None)
     cmd = [forward.CAMKIT, "benchmark", "--model", path, "--runs", str(runs), "--warmup", str(warmup),
            "--threads", str(threads), "--attribution", method, "--steps", str(STEPS), "--samples", str(SAMPLES),
-           "--attribution-batch", str(batch), "--json"]
+           "--attribution-batch", str(batch), "--no-backward", "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     s = json.loads(out.strip().splitlines()[-1])
     return s["forward_ms"]["median"], s["attribution_ms"]["median"], s["peak_rss_mb"], s.get("blas", "?")

@@ -72,7 +72,7 @@ def time_camkit(path, method, layers, runs, warmup, threads):
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)
     cmd = [forward.CAMKIT, "benchmark", "--model", path, "--runs", str(runs), "--warmup", str(warmup),
-           "--threads", str(threads), "--method", method, "--json"]
+           "--threads", str(threads), "--method", method, "--no-backward", "--json"]
     if layers:
         cmd += ["--target-layers"] + layers
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout

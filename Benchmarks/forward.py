@@ -64,7 +64,7 @@ def run_camkit(path, batch, runs, warmup, threads, coretype, builtin=False):
     env["OPENBLAS_NUM_THREADS"] = str(threads)
     exe = CAMKIT
     cmd = ["/usr/bin/env", exe, "benchmark", "--model", path, "--batch", str(batch), "--runs", str(runs),
-           "--warmup", str(warmup), "--threads", str(threads), "--json"]
+           "--warmup", str(warmup), "--threads", str(threads), "--no-backward", "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     stats = json.loads(out.strip().splitlines()[-1])
     stats["rss_mb"] = stats["peak_rss_mb"]

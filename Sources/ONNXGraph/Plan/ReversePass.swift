@@ -6,6 +6,10 @@ public struct GradientResult: Sendable {
     public var forward: ForwardResult
     /// d(score)/d(value) for every requested value name, shaped like the value.
     public var gradients: [String: Tensor]
+    /// Wall time of the forward part (every value the reverse pass reads retained), seeding included.
+    public var forwardDuration: Duration = .zero
+    /// Wall time of the reverse part: the pullbacks from the seeds back to the requested values.
+    public var reverseDuration: Duration = .zero
 }
 
 extension ExecutionPlan {
@@ -97,6 +101,8 @@ extension ExecutionPlan {
         seeds: (ForwardResult) throws -> [(slot: Int, gradient: Tensor)]
     ) throws -> GradientResult {
         let targets = try values.map { try slot(of: $0) }
+        let clock = ContinuousClock()
+        let forwardStart = clock.now
         var forward = try execute(inputs, capturing: capturing, retainAll: true)
         var slots = forward.retained
         forward.retained = []  // `slots` holds the only references: values are dropped below
@@ -125,6 +131,7 @@ extension ExecutionPlan {
         var grads = [Tensor?](repeating: nil, count: slotInfos.count)
         let visible = ForwardResult(outputs: forward.outputs, captures: forward.captures, retained: [])
         for (s, g) in try seeds(visible) { accumulate(g, into: &grads[s]) }
+        let reverseStart = clock.now
 
         for i in steps.indices.reversed() where onPath[i] {
             defer { for s in releaseAfter[i] { slots[s] = nil } }
@@ -160,7 +167,8 @@ extension ExecutionPlan {
             result[name] = grads[s] ?? Tensor(zeros: slotInfos[s].shape)
         }
         return GradientResult(forward: ForwardResult(outputs: forward.outputs, captures: forward.captures, retained: []),
-                              gradients: result)
+                              gradients: result, forwardDuration: reverseStart - forwardStart,
+                              reverseDuration: clock.now - reverseStart)
     }
 }
 

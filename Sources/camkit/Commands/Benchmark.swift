@@ -2,10 +2,10 @@ import ArgumentParser
 import CAMKit
 import Foundation
 
-/// `camkit benchmark`: load and forward timings, like `onnxruntime_perf_test`.
+/// `camkit benchmark`: load, forward, backward and end-to-end timings, like `onnxruntime_perf_test`.
 struct Benchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Time model load and forward passes: median and spread in milliseconds, achieved GFLOP/s.")
+        abstract: "Time model load, forward and backward passes: median and spread in milliseconds, achieved GFLOP/s.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -39,6 +39,10 @@ struct Benchmark: ParsableCommand {
     @Option(name: .long, help: "Threads for CAMKit's kernels and the BLAS (default: all cores).")
     var threads: Int?
 
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "Also time gradient passes (the top-class score back to the input): the forward with the values kept, the backward pass and their total.")
+    var backward = true
+
     @Flag(name: .long, help: "Also profile the timed runs: time per op type and the slowest kernels (medians).")
     var profile = false
 
@@ -70,8 +74,6 @@ struct Benchmark: ParsableCommand {
             _ = try plan.run([input])
             times.append(milliseconds(since: start))
         }
-        times.sort()
-        let median = times[times.count / 2]
         var camTimes: [Double] = []
         if let method {
             let explainer = try CAMExplainer(model: classifier.graph, method: CAMMethodName.method(named: method),
@@ -82,7 +84,6 @@ struct Benchmark: ParsableCommand {
                 _ = try explainer.explain(input)
                 camTimes.append(milliseconds(since: start))
             }
-            camTimes.sort()
         }
         var attributionTimes: [Double] = []
         if let attribution {
@@ -94,29 +95,32 @@ struct Benchmark: ParsableCommand {
                 _ = try attributor.attribute(input)
                 attributionTimes.append(milliseconds(since: start))
             }
-            attributionTimes.sort()
         }
-        let gflops = 2 * Double(plan.multiplyAccumulateCount) / (median * 1e6)
+        let forward = Spread(times)
+        var backward: (forward: Spread, reverse: Spread, total: Spread)?
+        if self.backward {
+            backward = try timeGradientPasses(plan, input: input, inputName: classifier.graph.inputs[0].name)
+        }
+        let gflops = 2 * Double(plan.multiplyAccumulateCount) / (forward.median * 1e6)
         var stats: [String: Any] = [
             "model": classifier.url.lastPathComponent, "batch": batch, "runs": runs,
-            "load_ms": loadMs, "plan_ms": planMs,
-            "forward_ms": ["median": median, "min": times.first ?? 0, "max": times.last ?? 0,
-                           "p90": times[min(times.count - 1, times.count * 9 / 10)]],
+            "load_ms": loadMs, "plan_ms": planMs, "forward_ms": forward.json,
             "gflops": gflops, "threads": ComputeSettings.threadCount, "blas": BLAS.coreName,
             "peak_rss_mb": peakResidentMegabytes(),
         ]
+        if let backward {
+            stats["recording_forward_ms"] = backward.forward.json
+            stats["backward_ms"] = backward.reverse.json
+            stats["total_ms"] = backward.total.json
+        }
         if !camTimes.isEmpty {
             stats["method"] = method
-            stats["explain_ms"] = ["median": camTimes[camTimes.count / 2], "min": camTimes.first ?? 0,
-                                   "max": camTimes.last ?? 0]
-            stats["peak_rss_mb"] = peakResidentMegabytes()
+            stats["explain_ms"] = Spread(camTimes).json
         }
         if !attributionTimes.isEmpty {
             stats["attribution"] = attribution
-            stats["attribution_ms"] = ["median": attributionTimes[attributionTimes.count / 2], "min": attributionTimes.first ?? 0,
-                                       "max": attributionTimes.last ?? 0]
+            stats["attribution_ms"] = Spread(attributionTimes).json
             stats["attribution_batch"] = attributionBatch
-            stats["peak_rss_mb"] = peakResidentMegabytes()
         }
         if json {
             let data = try JSONSerialization.data(withJSONObject: stats, options: [.sortedKeys])
@@ -124,18 +128,21 @@ struct Benchmark: ParsableCommand {
         } else {
             print("model \(classifier.url.lastPathComponent), input \(shape), \(plan.stepCount) kernels, BLAS \(BLAS.coreName)")
             print(String(format: "load %.1f ms, plan %.1f ms", loadMs, planMs))
-            print(String(format: "forward median %.2f ms (min %.2f, max %.2f) over %d runs, %.1f GFLOP/s",
-                         median, times.first ?? 0, times.last ?? 0, runs, gflops))
+            print("forward  " + forward.text + String(format: " over %d runs, %.1f GFLOP/s", runs, gflops))
+            if let backward {
+                print("gradient of the top-class score with respect to the input:")
+                print("  forward (values kept)  " + backward.forward.text)
+                print("  backward               " + backward.reverse.text)
+                print("  total                  " + backward.total.text)
+            }
         }
         if !json, let method, !camTimes.isEmpty {
-            print(String(format: "%@ end to end: median %.2f ms (min %.2f, max %.2f), %.2f× the forward pass",
-                         method, camTimes[camTimes.count / 2], camTimes.first ?? 0, camTimes.last ?? 0,
-                         camTimes[camTimes.count / 2] / median))
+            let spread = Spread(camTimes)
+            print("\(method) end to end: " + spread.text + String(format: ", %.2f× the forward pass", spread.median / forward.median))
         }
         if !json, let attribution, !attributionTimes.isEmpty {
-            print(String(format: "%@ end to end: median %.2f ms (min %.2f, max %.2f), %.2f× the forward pass",
-                         attribution, attributionTimes[attributionTimes.count / 2], attributionTimes.first ?? 0,
-                         attributionTimes.last ?? 0, attributionTimes[attributionTimes.count / 2] / median))
+            let spread = Spread(attributionTimes)
+            print("\(attribution) end to end: " + spread.text + String(format: ", %.2f× the forward pass", spread.median / forward.median))
         }
         if profile && !json {
             let steps = try plan.profile([input], runs: runs)
@@ -159,6 +166,23 @@ struct Benchmark: ParsableCommand {
 }
 
 extension Benchmark {
+    /// Times `warmup + runs` gradient passes of the top-class score of each image (the first
+    /// output's largest entry per row) with respect to the input; the spreads of the timed runs.
+    func timeGradientPasses(_ plan: ExecutionPlan, input: Tensor, inputName: String) throws
+        -> (forward: Spread, reverse: Spread, total: Spread) {
+        var forward: [Double] = [], reverse: [Double] = [], total: [Double] = []
+        for run in 0..<(warmup + runs) {
+            let start = DispatchTime.now()
+            let result = try plan.gradients([input], withRespectTo: [inputName], seed: topClassSeed)
+            let elapsed = milliseconds(since: start)
+            guard run >= warmup else { continue }
+            total.append(elapsed)
+            forward.append(milliseconds(result.forwardDuration))
+            reverse.append(milliseconds(result.reverseDuration))
+        }
+        return (Spread(forward), Spread(reverse), Spread(total))
+    }
+
     /// The attribution method for `--attribution`.
     func attributionMethod(named name: String) throws -> any AttributionMethod {
         switch name.lowercased() {
@@ -189,6 +213,50 @@ func peakResidentMegabytes() -> Double {
     getrusage(RUSAGE_SELF, &usage)
     return Double(usage.ru_maxrss) / 1_048_576
     #endif
+}
+
+/// The median and spread of a set of timings in milliseconds.
+struct Spread {
+    /// The timings, sorted.
+    var sorted: [Double]
+
+    init(_ times: [Double]) { sorted = times.sorted() }
+
+    var median: Double { sorted.isEmpty ? 0 : sorted[sorted.count / 2] }
+
+    /// `median`, `min`, `max` and `p90` for `--json`.
+    var json: [String: Double] {
+        ["median": median, "min": sorted.first ?? 0, "max": sorted.last ?? 0,
+         "p90": sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 9 / 10)]]
+    }
+
+    /// "median M ms (min A, max B)".
+    var text: String {
+        String(format: "median %.2f ms (min %.2f, max %.2f)", median, sorted.first ?? 0, sorted.last ?? 0)
+    }
+}
+
+/// d(score)/d(output) for the top-class score of each image: one-hot at each row's largest entry
+/// of the first output (other outputs get no seed).
+func topClassSeed(_ outputs: [Tensor]) -> [Tensor?] {
+    guard let logits = outputs.first, let rows = logits.shape.first, rows > 0 else { return outputs.map { _ in nil } }
+    var seed = Tensor(zeros: logits.shape)
+    let length = logits.count / rows
+    logits.withUnsafeBufferPointer { p in
+        seed.withUnsafeMutableBufferPointer { s in
+            for r in 0..<rows where length > 0 {
+                let row = p[(r * length)..<((r + 1) * length)]
+                if let top = row.indices.max(by: { row[$0] < row[$1] }) { s[top] = 1 }
+            }
+        }
+    }
+    return [seed] + outputs.dropFirst().map { _ in nil }
+}
+
+/// A duration in milliseconds.
+func milliseconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) * 1e3 + Double(attoseconds) / 1e15
 }
 
 /// Milliseconds elapsed since `start`.
