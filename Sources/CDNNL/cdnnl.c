@@ -426,3 +426,292 @@ int cdnnl_conv_backward_data(const cdnnl_conv *c, const float *dy, float *dx) {
     if (c->dst_reorder && cdnnl_run_reorder_(c->dst_reorder, &c->dst_md, xs, &c->dst_user, dx) != 0) return -1;
     return 0;
 }
+
+// MARK: - Channels-last (NHWC) convolutions and layout conversions
+//
+// For regions of a plan that stay in one layout from convolution to convolution (see
+// ONNXGraph's ChannelsLastRegions.swift). The layout is NHWC because that is what oneDNN 2.6
+// itself picks for f32 inference with `format_tag::any` on AVX-512 machines: its brgemm
+// convolutions (`brgconv`, `brgconv_1x1`, `brdgmm_dw`) take only channels-last activations
+// (oneDNN src/cpu/x64/jit_brgemm_conv_utils.cpp, `pick_tags`: src_tag = dst_tag = nhwc). NHWC also
+// has no channel padding (24, 40, 112 channels need none) and a part of the rows of one image, or
+// of the positions of a 1×1 convolution, is one contiguous block: every part gets a dense
+// descriptor and a pointer offset. Each part is a single-threaded primitive (`omp_set_num_threads(1)`);
+// the caller runs the parts on its own threads.
+
+typedef struct cdnnl_nhwc_part_ {
+    dnnl_primitive_t conv;
+    dnnl_memory_desc_t src_md, dst_md, weights_md, scratchpad_md;
+    void *weights;          // in the primitive's layout; owned when owns_weights
+    int owns_weights;
+    size_t x_offset, y_offset, scratchpad_bytes;
+} cdnnl_nhwc_part_;
+
+struct cdnnl_nhwc_conv {
+    int nparts;
+    cdnnl_nhwc_part_ *parts;
+    dnnl_memory_desc_t bias_md;
+    float *bias;            // zeros when the convolution has none
+    char impl[64];
+};
+
+void cdnnl_nhwc_conv_destroy(cdnnl_nhwc_conv *c) {
+    if (!c) return;
+    if (c->parts) {
+        for (int i = 0; i < c->nparts; i++) {
+            if (c->parts[i].conv) dnnl_primitive_destroy(c->parts[i].conv);
+            if (c->parts[i].owns_weights) free(c->parts[i].weights);
+        }
+        free(c->parts);
+    }
+    free(c->bias);
+    free(c);
+}
+
+static int cdnnl_append_eltwise_(dnnl_post_ops_t ops, int kind, float lo, float hi) {
+    if (kind == 1) return dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) == dnnl_success ? 0 : -1;
+    if (kind == 2) return dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_clip_v2, lo, hi) == dnnl_success ? 0 : -1;
+    return 0;
+}
+
+/// Makes one part: images [n0, n1), output rows [oh0, oh1), output columns [ow0, ow1) (a column
+/// range other than the whole width only for pointwise problems, where input columns = output
+/// columns). `q` is the (possibly flattened) problem. Reuses `share`'s filter when the layouts agree.
+static int cdnnl_nhwc_part_init_(cdnnl_nhwc_part_ *part, const cdnnl_nhwc_conv_params *q, int64_t oh, int64_t ow,
+                                 int64_t n0, int64_t n1, int64_t oh0, int64_t oh1, int64_t ow0, int64_t ow1,
+                                 const float *weights, const dnnl_memory_desc_t *bias_md,
+                                 const cdnnl_nhwc_part_ *share, char *impl, size_t impl_size) {
+    int64_t og = q->o / q->groups, cg = q->c / q->groups;
+    int grouped = q->groups > 1;
+    int64_t ih0 = oh0 * q->sh - q->pt, ih1 = (oh1 - 1) * q->sh - q->pt + (q->kh - 1) * q->dh + 1;
+    int64_t r0 = ih0 < 0 ? 0 : ih0, r1 = ih1 > q->h ? q->h : ih1;
+    int64_t pad_top = r0 - ih0, pad_bottom = ih1 - r1, rows = r1 - r0;
+    int whole_width = ow0 == 0 && ow1 == ow;
+    int64_t c0 = whole_width ? 0 : ow0, cols = whole_width ? q->w : ow1 - ow0;
+    int64_t pad_left = whole_width ? q->pl : 0, pad_right = whole_width ? q->pr : 0;
+    if (rows <= 0 || cols <= 0) return -1;
+    part->x_offset = (size_t)(((n0 * q->h + r0) * q->w + c0) * q->c);
+    part->y_offset = (size_t)(((n0 * oh + oh0) * ow + ow0) * q->o);
+    dnnl_dims_t src_dims = {n1 - n0, q->c, rows, cols}, dst_dims = {n1 - n0, q->o, oh1 - oh0, ow1 - ow0};
+    dnnl_dims_t w5 = {q->groups, og, cg, q->kh, q->kw}, w4 = {q->o, q->c, q->kh, q->kw};
+    dnnl_memory_desc_t w_user, w_any;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_t wr = NULL;
+    const dnnl_memory_desc_t *m;
+    int status = -1;
+#define CDNNL_TRY(call) do { if ((call) != dnnl_success) goto done; } while (0)
+    CDNNL_TRY(dnnl_memory_desc_init_by_tag(&part->src_md, 4, src_dims, dnnl_f32, dnnl_nhwc));
+    CDNNL_TRY(dnnl_memory_desc_init_by_tag(&part->dst_md, 4, dst_dims, dnnl_f32, dnnl_nhwc));
+    if (grouped) {
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user, 5, w5, dnnl_f32, dnnl_goihw));
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any, 5, w5, dnnl_f32, dnnl_format_tag_any));
+    } else {
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user, 4, w4, dnnl_f32, dnnl_oihw));
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, w4, dnnl_f32, dnnl_format_tag_any));
+    }
+    dnnl_dims_t strides = {q->sh, q->sw}, dilates = {q->dh - 1, q->dw - 1};
+    dnnl_dims_t pad_l = {pad_top, pad_left}, pad_r = {pad_bottom, pad_right};
+    dnnl_convolution_desc_t desc;
+    CDNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                         &part->src_md, &w_any, bias_md, &part->dst_md, strides,
+                                                         dilates, pad_l, pad_r));
+    CDNNL_TRY(dnnl_primitive_attr_create(&attr));
+    CDNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    if (q->activation != 0 || q->accumulate || q->post_activation != 0) {
+        CDNNL_TRY(dnnl_post_ops_create(&ops));
+        if (cdnnl_append_eltwise_(ops, q->activation, q->lo, q->hi) != 0) goto done;
+        if (q->accumulate) CDNNL_TRY(dnnl_post_ops_append_sum(ops, 1.0f));
+        if (cdnnl_append_eltwise_(ops, q->post_activation, q->post_lo, q->post_hi) != 0) goto done;
+        CDNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, ops));
+    }
+    CDNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, cdnnl_engine_, NULL));
+    const char *name = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
+    if (!name || strncmp(name, "ref", 3) == 0) goto done;   // reference kernels: far too slow
+    if (impl) { strncpy(impl, name, impl_size - 1); impl[impl_size - 1] = 0; }
+    m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    if (!dnnl_memory_desc_equal(m, &part->src_md)) goto done;
+    m = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    if (!dnnl_memory_desc_equal(m, &part->dst_md)) goto done;
+    m = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0); part->weights_md = *m;
+    m = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0); part->scratchpad_md = *m;
+    part->scratchpad_bytes = dnnl_memory_desc_get_size(&part->scratchpad_md);
+    CDNNL_TRY(dnnl_primitive_create(&part->conv, pd));
+    if (share && dnnl_memory_desc_equal(&share->weights_md, &part->weights_md)) {
+        part->weights = share->weights;
+        part->owns_weights = 0;
+    } else {
+        part->weights = cdnnl_alloc_(dnnl_memory_desc_get_size(&part->weights_md));
+        part->owns_weights = 1;
+        if (!part->weights) goto done;
+        if (dnnl_memory_desc_equal(&part->weights_md, &w_user)) {
+            memcpy(part->weights, weights, dnnl_memory_desc_get_size(&w_user));
+        } else {
+            if (!(wr = cdnnl_reorder_(&w_user, &part->weights_md))) goto done;
+            if (cdnnl_run_reorder_(wr, &w_user, weights, &part->weights_md, part->weights) != 0) goto done;
+            dnnl_stream_wait(cdnnl_stream_);
+        }
+    }
+    status = 0;
+done:
+    if (wr) dnnl_primitive_destroy(wr);
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return status;
+#undef CDNNL_TRY
+}
+
+/// `0..<count` in `parts` contiguous ranges: the bounds of range `i`.
+static void cdnnl_range_(int64_t count, int parts, int i, int64_t *lo, int64_t *hi) {
+    *lo = count * i / parts;
+    *hi = count * (i + 1) / parts;
+}
+
+cdnnl_nhwc_conv *cdnnl_nhwc_conv_create(const cdnnl_nhwc_conv_params *p, const float *weights, const float *bias) {
+    if (cdnnl_ready_ <= 0) return NULL;
+    if (p->groups < 1 || p->c % p->groups || p->o % p->groups || p->n < 1 || p->c < 1 || p->o < 1) return NULL;
+    cdnnl_nhwc_conv_params q = *p;
+    int pointwise = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1
+                    && p->pt == 0 && p->pl == 0 && p->pb == 0 && p->pr == 0;
+    if (pointwise) { q.w = p->h * p->w; q.h = 1; }   // the same memory: one row of h·w positions
+    int64_t oh = (q.h + q.pt + q.pb - ((q.kh - 1) * q.dh + 1)) / q.sh + 1;
+    int64_t ow = (q.w + q.pl + q.pr - ((q.kw - 1) * q.dw + 1)) / q.sw + 1;
+    if (oh <= 0 || ow <= 0) return NULL;
+    int t = p->parts < 1 ? 1 : p->parts;
+    // How to split: 0 images, 1 output rows, 2 output positions (pointwise).
+    int mode = 0, nparts = 1;
+    if (t > 1) {
+        if (q.n >= t) { mode = 0; nparts = t; }
+        else if (q.n == 1 && pointwise) { mode = 2; nparts = ow < t ? (int)ow : t; }
+        else if (q.n == 1) { mode = 1; nparts = oh < t ? (int)oh : t; }
+        else { mode = 0; nparts = (int)q.n; }
+    }
+    cdnnl_nhwc_conv *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->parts = calloc((size_t)nparts, sizeof *c->parts);
+    c->bias = cdnnl_alloc_((size_t)p->o * sizeof(float));
+    if (!c->parts || !c->bias) { cdnnl_nhwc_conv_destroy(c); return NULL; }
+    if (bias) memcpy(c->bias, bias, (size_t)p->o * sizeof(float));
+    else memset(c->bias, 0, (size_t)p->o * sizeof(float));
+    dnnl_dims_t bias_dims = {p->o};
+    if (dnnl_memory_desc_init_by_tag(&c->bias_md, 1, bias_dims, dnnl_f32, dnnl_x) != dnnl_success) {
+        cdnnl_nhwc_conv_destroy(c);
+        return NULL;
+    }
+    omp_set_num_threads(1);
+    for (int i = 0; i < nparts; i++) {
+        int64_t n0 = 0, n1 = q.n, oh0 = 0, oh1 = oh, ow0 = 0, ow1 = ow;
+        if (nparts > 1) {
+            if (mode == 0) cdnnl_range_(q.n, nparts, i, &n0, &n1);
+            else if (mode == 1) cdnnl_range_(oh, nparts, i, &oh0, &oh1);
+            else cdnnl_range_(ow, nparts, i, &ow0, &ow1);
+        }
+        c->nparts = i + 1;  // destroy frees the parts made so far
+        if (cdnnl_nhwc_part_init_(&c->parts[i], &q, oh, ow, n0, n1, oh0, oh1, ow0, ow1, weights, &c->bias_md,
+                                  i > 0 ? &c->parts[0] : NULL, i == 0 ? c->impl : NULL, sizeof c->impl) != 0) {
+            cdnnl_nhwc_conv_destroy(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+int cdnnl_nhwc_conv_parts(const cdnnl_nhwc_conv *c) { return c->nparts; }
+
+const char *cdnnl_nhwc_conv_impl(const cdnnl_nhwc_conv *c) { return c->impl; }
+
+int cdnnl_nhwc_conv_forward(const cdnnl_nhwc_conv *c, int part, const float *x, float *y) {
+    if (part < 0 || part >= c->nparts) return -1;
+    const cdnnl_nhwc_part_ *p = &c->parts[part];
+    omp_set_num_threads(1);
+    dnnl_memory_t ms = NULL, mw = NULL, mb = NULL, md = NULL, mp = NULL;
+    int status = -1;
+    void *pad = p->scratchpad_bytes ? cdnnl_scratch(2, p->scratchpad_bytes) : NULL;
+    if (p->scratchpad_bytes && !pad) return -1;
+    if (dnnl_memory_create(&ms, &p->src_md, cdnnl_engine_, (void *)(x + p->x_offset)) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mw, &p->weights_md, cdnnl_engine_, p->weights) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mb, &c->bias_md, cdnnl_engine_, c->bias) != dnnl_success) goto done;
+    if (dnnl_memory_create(&md, &p->dst_md, cdnnl_engine_, y + p->y_offset) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mp, &p->scratchpad_md, cdnnl_engine_, pad) != dnnl_success) goto done;
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb}, {DNNL_ARG_DST, md},
+                               {DNNL_ARG_SCRATCHPAD, mp}};
+    if (dnnl_primitive_execute(p->conv, cdnnl_stream_, 5, args) == dnnl_success) status = 0;
+done:
+    if (ms) dnnl_memory_destroy(ms);
+    if (mw) dnnl_memory_destroy(mw);
+    if (mb) dnnl_memory_destroy(mb);
+    if (md) dnnl_memory_destroy(md);
+    if (mp) dnnl_memory_destroy(mp);
+    return status;
+}
+
+typedef struct cdnnl_layout_part_ {
+    dnnl_primitive_t reorder;
+    dnnl_memory_desc_t from_md, to_md;
+    size_t from_offset, to_offset;
+} cdnnl_layout_part_;
+
+struct cdnnl_layout_reorder {
+    int nparts;
+    cdnnl_layout_part_ *parts;
+};
+
+void cdnnl_layout_reorder_destroy(cdnnl_layout_reorder *r) {
+    if (!r) return;
+    if (r->parts) {
+        for (int i = 0; i < r->nparts; i++) if (r->parts[i].reorder) dnnl_primitive_destroy(r->parts[i].reorder);
+        free(r->parts);
+    }
+    free(r);
+}
+
+cdnnl_layout_reorder *cdnnl_layout_reorder_create(int64_t n, int64_t c, int64_t h, int64_t w, int to_nhwc, int parts) {
+    if (cdnnl_ready_ <= 0 || n < 1 || c < 1 || h < 1 || w < 1) return NULL;
+    int t = parts < 1 ? 1 : parts;
+    int by_rows = n < t && n == 1;
+    int nparts = t == 1 ? 1 : (n >= t ? t : (by_rows ? (h < t ? (int)h : t) : (int)n));
+    cdnnl_layout_reorder *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->parts = calloc((size_t)nparts, sizeof *r->parts);
+    if (!r->parts) { free(r); return NULL; }
+    omp_set_num_threads(1);
+    for (int i = 0; i < nparts; i++) {
+        int64_t n0 = 0, n1 = n, h0 = 0, h1 = h;
+        if (nparts > 1) {
+            if (by_rows) cdnnl_range_(h, nparts, i, &h0, &h1);
+            else cdnnl_range_(n, nparts, i, &n0, &n1);
+        }
+        r->nparts = i + 1;
+        cdnnl_layout_part_ *p = &r->parts[i];
+        dnnl_dims_t dims = {n1 - n0, c, h1 - h0, w};
+        dnnl_dims_t nchw_strides = {c * h * w, h * w, w, 1};
+        dnnl_memory_desc_t nchw, nhwc;
+        if (dnnl_memory_desc_init_by_strides(&nchw, 4, dims, dnnl_f32, nchw_strides) != dnnl_success
+            || dnnl_memory_desc_init_by_tag(&nhwc, 4, dims, dnnl_f32, dnnl_nhwc) != dnnl_success) {
+            cdnnl_layout_reorder_destroy(r);
+            return NULL;
+        }
+        size_t nchw_offset = (size_t)(n0 * c * h * w + h0 * w), nhwc_offset = (size_t)((n0 * h + h0) * w * c);
+        p->from_md = to_nhwc ? nchw : nhwc;
+        p->to_md = to_nhwc ? nhwc : nchw;
+        p->from_offset = to_nhwc ? nchw_offset : nhwc_offset;
+        p->to_offset = to_nhwc ? nhwc_offset : nchw_offset;
+        if (!(p->reorder = cdnnl_reorder_(&p->from_md, &p->to_md))) {
+            cdnnl_layout_reorder_destroy(r);
+            return NULL;
+        }
+    }
+    return r;
+}
+
+int cdnnl_layout_reorder_parts(const cdnnl_layout_reorder *r) { return r->nparts; }
+
+int cdnnl_layout_reorder_run(const cdnnl_layout_reorder *r, int part, const float *from, float *to) {
+    if (part < 0 || part >= r->nparts) return -1;
+    const cdnnl_layout_part_ *p = &r->parts[part];
+    omp_set_num_threads(1);
+    return cdnnl_run_reorder_(p->reorder, &p->from_md, from + p->from_offset, &p->to_md, to + p->to_offset);
+}

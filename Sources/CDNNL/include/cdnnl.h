@@ -51,3 +51,59 @@ cdnnl_conv *cdnnl_conv_bwd_create(const cdnnl_conv_params *p, const float *weigh
 /// for by ``cdnnl_conv_bwd_create`` (`dy` and `dx` are the whole tensors; parts write disjoint
 /// elements of `dx` and may run concurrently). Returns 0 on success, -1 on failure.
 int cdnnl_conv_backward_data(const cdnnl_conv *c, const float *dy, float *dx);
+
+// MARK: - Channels-last (NHWC) convolutions and layout conversions (regions of a plan)
+
+/// One convolution on channels-last activations: `x` is NHWC (`n × h × w × c`), `y` NHWC
+/// (`n × oh × ow × o`), filter OIHW, `groups` as ONNX. Post-ops in this order: `activation`
+/// (0 none, 1 ReLU, 2 clip(lo, hi)) after the bias; if `accumulate`, the sum `y = that + y`
+/// (y holds the residual on entry); then `post_activation` (same encoding, post_lo / post_hi).
+/// `parts`: how many single-threaded parts to split the work into (images when n ≥ parts, else
+/// output rows, or output positions for 1×1 stride-1 unpadded convolutions); the object may
+/// make fewer (``cdnnl_nhwc_conv_parts``).
+typedef struct cdnnl_nhwc_conv_params {
+    int64_t n, c, h, w, o, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
+    int activation;
+    float lo, hi;
+    int accumulate;
+    int post_activation;
+    float post_lo, post_hi;
+    int parts;
+} cdnnl_nhwc_conv_params;
+
+/// A channels-last convolution split into parts (primitives, the filter reordered once).
+typedef struct cdnnl_nhwc_conv cdnnl_nhwc_conv;
+
+/// Makes the parts of `p` (filter `weights` OIHW, `bias` `o` floats or NULL). Returns NULL when
+/// oneDNN cannot do it, or only with its reference kernels. Call cdnnl_init first.
+cdnnl_nhwc_conv *cdnnl_nhwc_conv_create(const cdnnl_nhwc_conv_params *p, const float *weights, const float *bias);
+
+/// The number of parts `c` was split into.
+int cdnnl_nhwc_conv_parts(const cdnnl_nhwc_conv *c);
+
+/// The implementation oneDNN chose for part 0 (e.g. "brgconv:avx512_core").
+const char *cdnnl_nhwc_conv_impl(const cdnnl_nhwc_conv *c);
+
+/// Runs part `part` (0 ≤ part < parts; parts write disjoint elements of `y` and may run
+/// concurrently): `x` and `y` are the whole NHWC tensors. Returns 0 on success, -1 on failure.
+int cdnnl_nhwc_conv_forward(const cdnnl_nhwc_conv *c, int part, const float *x, float *y);
+
+/// Frees everything `c` owns (NULL is allowed).
+void cdnnl_nhwc_conv_destroy(cdnnl_nhwc_conv *c);
+
+/// A conversion of an `n × c × h × w` tensor between NCHW and NHWC (`to_nhwc` 1: NCHW → NHWC,
+/// 0: NHWC → NCHW), split into at most `parts` single-threaded parts (images, else rows).
+typedef struct cdnnl_layout_reorder cdnnl_layout_reorder;
+
+/// Makes the conversion, or NULL when oneDNN cannot. Call cdnnl_init first.
+cdnnl_layout_reorder *cdnnl_layout_reorder_create(int64_t n, int64_t c, int64_t h, int64_t w, int to_nhwc, int parts);
+
+/// The number of parts `r` was split into.
+int cdnnl_layout_reorder_parts(const cdnnl_layout_reorder *r);
+
+/// Runs part `part` from `from` (the whole source tensor) into `to` (the whole destination).
+/// Returns 0 on success, -1 on failure.
+int cdnnl_layout_reorder_run(const cdnnl_layout_reorder *r, int part, const float *from, float *to);
+
+/// Frees `r` (NULL is allowed).
+void cdnnl_layout_reorder_destroy(cdnnl_layout_reorder *r);

@@ -61,15 +61,19 @@ extension ExecutionPlan {
                 index += 1
             }
         }
-        return zip(steps, samples).map { step, times in
+        return zip(inferenceSteps, samples).map { step, times in
             let node = graph.nodes[step.nodeIndex]
             let shape = step.outputs.first.flatMap { $0 }.map { slotInfos[$0].shape } ?? []
-            return StepTiming(nodeName: node.name, opType: node.opType, outputShape: shape,
-                              milliseconds: Double(times.sorted()[times.count / 2]) / 1e6)
+            let region = step.op as? ChannelsLastRegionOperator
+            return StepTiming(nodeName: region?.summary ?? node.name, opType: region == nil ? node.opType : "ChannelsLastRegion",
+                              outputShape: shape, milliseconds: Double(times.sorted()[times.count / 2]) / 1e6)
         }
     }
 
-    func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool,
+    /// The forward pass. `retainAll` keeps every value (for a reverse pass); `onPath`, given with
+    /// it, marks the steps the reverse pass will differentiate, so that the others may run in
+    /// channels-last regions (``forwardSteps(capturing:differentiating:)``).
+    func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool, onPath: [Bool]? = nil,
                  timing: ((Step, UInt64) -> Void)? = nil) throws -> ForwardResult {
         guard inputs.count == inputSlots.count else {
             throw ONNXGraphError.inputCountMismatch(expected: graph.inputs.map(\.name), got: inputs.count)
@@ -98,8 +102,8 @@ extension ExecutionPlan {
         }
         let captureSlots = try capturing.map { try slot(of: $0) }
         let keep = Set(captureSlots)
-
-        for step in steps {
+        let plan = retainAll && onPath == nil ? steps : forwardSteps(capturing: captureSlots, differentiating: onPath)
+        for step in plan {
             let args = step.inputs.map { $0.flatMap { slots[$0] } }
             let node = graph.nodes[step.nodeIndex]
             let results: [Tensor]

@@ -1,3 +1,4 @@
+import Synchronization
 import TensorCore
 
 /// One dimension of a graph input as the model declares it.
@@ -55,7 +56,11 @@ public final class ExecutionPlan: Sendable {
     }
 
     let graph: GraphDefinition
+    /// Every kernel call, in order (what the reverse pass and partial runs execute).
     let steps: [Step]
+    /// `steps` with runs of convolutions merged into channels-last regions, made on the first run
+    /// that can use them, by the index before which regions may form (ChannelsLastRegions.swift).
+    let channelsLastState = Mutex<[Int: ChannelsLastSteps]>([:])
     /// Name → slot for every value the plan knows (computed, folded or initializer).
     let slotOfValue: [String: Int]
     /// The name, shape and dtype of each slot.
@@ -97,8 +102,17 @@ public final class ExecutionPlan: Sendable {
         slotOfValue[name].map { slotInfos[$0] }
     }
 
-    /// The number of kernel calls a forward pass makes.
+    /// The number of kernel calls a forward pass makes (counting each convolution of a
+    /// channels-last region: see ``inferenceStepCount``).
     public var stepCount: Int { steps.count }
+
+    /// The number of steps ``run(_:capturing:)`` makes: a channels-last region counts once.
+    public var inferenceStepCount: Int { inferenceSteps.count }
+
+    /// The number of channels-last regions (runs of convolutions kept in NHWC) in the plan.
+    public var channelsLastRegionCount: Int {
+        inferenceSteps.filter { $0.op is ChannelsLastRegionOperator }.count
+    }
 
     /// The op types of the kernel calls, in order (for profiling and tests).
     public var stepOpTypes: [String] { steps.map { graph.nodes[$0.nodeIndex].opType } }

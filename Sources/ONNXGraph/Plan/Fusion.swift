@@ -37,7 +37,7 @@ struct FusedConvOperator: DifferentiableOperator {
         try window(inputShape: x.shape, filterShape: w.shape)
     }
 
-    private func window(inputShape: [Int], filterShape: [Int]) throws -> WindowAttributes.Window {
+    func window(inputShape: [Int], filterShape: [Int]) throws -> WindowAttributes.Window {
         var window = try conv.geometry(input: padded(shape: inputShape), filter: filterShape).0
         window.padding = Padding2D(top: window.padding.top + extraPadding.top,
                                    left: window.padding.left + extraPadding.left,
@@ -187,7 +187,7 @@ extension Specialiser {
     }
 
     /// The fused form of a `Relu` step, or of a `Clip` step with constant bounds.
-    private func activationOf(_ step: RawStep, slotInfos: [ValueInfo]) -> FusedActivation? {
+    func activationOf(_ step: RawStep, slotInfos: [ValueInfo]) -> FusedActivation? {
         if step.op is ReluOperator { return .relu }
         guard let clip = step.op as? ClipOperator else { return nil }
         if !clip.boundsAreInputs {

@@ -101,19 +101,15 @@ extension ExecutionPlan {
         seeds: (ForwardResult) throws -> [(slot: Int, gradient: Tensor)]
     ) throws -> GradientResult {
         let targets = try values.map { try slot(of: $0) }
+        // Only the steps that depend on a target need a pullback (the others may run in
+        // channels-last regions in the forward part).
+        let (onPath, dependent) = differentiatedSteps(from: targets)
+
         let clock = ContinuousClock()
         let forwardStart = clock.now
-        var forward = try execute(inputs, capturing: capturing, retainAll: true)
+        var forward = try execute(inputs, capturing: capturing, retainAll: true, onPath: onPath)
         var slots = forward.retained
         forward.retained = []  // `slots` holds the only references: values are dropped below
-
-        // Slots that depend on a target: only their steps need a pullback.
-        var dependent = Set(targets)
-        var onPath = [Bool](repeating: false, count: steps.count)
-        for (i, step) in steps.enumerated() where step.inputs.contains(where: { $0.map(dependent.contains) ?? false }) {
-            onPath[i] = true
-            for case let s? in step.outputs { dependent.insert(s) }
-        }
 
         // Each retained value is dropped once the last step (in reverse order) that reads it has
         // been differentiated — values no pullback reads right away — so their buffers return to
@@ -169,6 +165,20 @@ extension ExecutionPlan {
         return GradientResult(forward: ForwardResult(outputs: forward.outputs, captures: forward.captures, retained: []),
                               gradients: result, forwardDuration: reverseStart - forwardStart,
                               reverseDuration: clock.now - reverseStart)
+    }
+}
+
+extension ExecutionPlan {
+    /// The steps a reverse pass to the slots `targets` differentiates — those reading a value that
+    /// depends on a target — and the slots that depend on a target (the targets included).
+    func differentiatedSteps(from targets: [Int]) -> (onPath: [Bool], dependent: Set<Int>) {
+        var dependent = Set(targets)
+        var onPath = [Bool](repeating: false, count: steps.count)
+        for (i, step) in steps.enumerated() where step.inputs.contains(where: { $0.map(dependent.contains) ?? false }) {
+            onPath[i] = true
+            for case let s? in step.outputs { dependent.insert(s) }
+        }
+        return (onPath, dependent)
     }
 }
 

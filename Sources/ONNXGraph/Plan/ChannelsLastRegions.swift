@@ -1,0 +1,489 @@
+import Foundation
+import TensorCore
+
+// Channels-last regions: runs of consecutive convolutions executed in one layout.
+//
+// A ``PreparedConvolution`` converts its NCHW input to oneDNN's layout and its output back on
+// every call; on EfficientNet-Lite0 those conversions cost about as much as the convolutions, and
+// they are why 1×1 convolutions stayed OpenBLAS GEMMs (docs/performance.md, "oneDNN for
+// convolutions"). ONNX Runtime instead keeps its blocked NCHWc layout from layer to layer. On a
+// plan's first forward run (``ExecutionPlan/channelsLastSteps(before:)``),
+// ``Specialiser/formChannelsLastRegions(_:before:slotInfos:outputSlots:preserved:slotNames:)`` finds
+// maximal runs of consecutive steps that are convolutions with constant filters (any kind:
+// 1×1, depthwise, k×k, with their fused `Pad` and `Relu`/`Clip`), residual `Add`s of two
+// same-shaped values and `Relu`/`Clip`s, and runs each as one step
+// (``ChannelsLastRegionOperator``): its inputs are converted NCHW → NHWC once, every convolution
+// reads and writes NHWC (``ChannelsLastConvolution``: oneDNN's brgemm kernels, whose own layout
+// this is), and only the values read outside the region — by a later step, as a graph output or
+// because they are preserved (captures, gradient targets) — are converted back, right after they
+// are computed. A residual `Add` whose one operand is a convolution's output read by nothing else
+// becomes that convolution's oneDNN `sum` post-op (written in place into the other operand's
+// buffer when that operand is dead afterwards), and a `Relu`/`Clip` reading only that sum becomes
+// a post-op after it, as in ResNet's `conv → Add → Relu`. For Lite0 the whole network from the
+// stem to the head convolution is one region: two conversions in total.
+//
+// ``ExecutionPlan/run(_:capturing:)`` (without a capture inside a region) and `profile` use the
+// region steps (``ExecutionPlan/inferenceSteps``). The forward part of a gradient pass uses
+// regions formed only among the steps before the first one it differentiates
+// (``ExecutionPlan/forwardSteps(capturing:differentiating:)``): Grad-CAM at the last feature map
+// runs the whole backbone in regions, an attribution to the input none. Partial runs
+// (``ExecutionPlan/run(_:overriding:capturing:)``) and runs capturing a value that only exists
+// inside a region use the plain step list, unchanged. A region whose oneDNN call
+// fails at run time (out of memory) runs its member steps one by one instead.
+//
+// Off when oneDNN is (`CAMKIT_CONV_BACKEND=builtin`, or no oneDNN on the platform) and with
+// `CAMKIT_NHWC_REGIONS=0` (for comparisons).
+
+/// One instruction of a region (values are indices into the region's value table).
+enum ChannelsLastInstruction: Sendable {
+    /// NCHW → NHWC: the region step's input `input` into value `value`.
+    case enter(ChannelsLastConversion, input: Int, value: Int)
+    /// A convolution of value `input` into value `output`; with `residual`, its output is added
+    /// to that value (the convolution was prepared to accumulate).
+    case convolution(ChannelsLastConvolution, input: Int, output: Int, residual: Int?)
+    /// `output = a + b` (same shapes, elementwise: the layout does not matter).
+    case add(Int, Int, output: Int)
+    /// An elementwise activation.
+    case activation(FusedActivation, input: Int, output: Int)
+    /// NHWC → NCHW: value `value` into the region step's output `output`.
+    case exit(ChannelsLastConversion, value: Int, output: Int)
+}
+
+/// A member step of a region, kept to run the region step by step if oneDNN fails.
+struct ChannelsLastRegionMember: Sendable {
+    let op: any ONNXOperator
+    let inputs: [Int?]
+    let outputs: [Int?]
+}
+
+/// A channels-last region as one step of a plan (made by specialisation only; see the file's
+/// description).
+struct ChannelsLastRegionOperator: ONNXOperator {
+    let instructions: [ChannelsLastInstruction]
+    /// Values whose last reader is each instruction (freed after it).
+    let releases: [[Int]]
+    /// Whether instruction `i` (an accumulating convolution) may take its residual's buffer.
+    let takesResidual: [Bool]
+    let valueCount: Int
+    /// The plan slots the region reads (its step's inputs) and writes (its step's outputs).
+    let inputSlots: [Int]
+    let outputSlots: [Int]
+    /// The member steps and the constants they read, for the step-by-step fallback.
+    let members: [ChannelsLastRegionMember]
+    let constants: [Int: Tensor]
+    /// The first and last member node names and the number of convolutions (for profiles).
+    let summary: String
+
+    init(node: Node, opset: Int) throws {
+        throw OperatorError("channels-last regions are made by specialisation only")
+    }
+
+    init(instructions: [ChannelsLastInstruction], valueCount: Int, inputSlots: [Int], outputSlots: [Int],
+         members: [ChannelsLastRegionMember], constants: [Int: Tensor], summary: String) {
+        self.instructions = instructions
+        self.valueCount = valueCount
+        self.inputSlots = inputSlots
+        self.outputSlots = outputSlots
+        self.members = members
+        self.constants = constants
+        self.summary = summary
+        // Last reader of every value; a value nobody reads is freed right after it is written.
+        var last = [Int](repeating: -1, count: valueCount)
+        var written = [Int](repeating: -1, count: valueCount)
+        for (i, instruction) in instructions.enumerated() {
+            switch instruction {
+            case .enter(_, _, let v): written[v] = i
+            case .convolution(_, let x, let y, let r):
+                last[x] = i
+                if let r { last[r] = i }
+                written[y] = i
+            case .add(let a, let b, let y):
+                last[a] = i
+                last[b] = i
+                written[y] = i
+            case .activation(_, let x, let y):
+                last[x] = i
+                written[y] = i
+            case .exit(_, let v, _): last[v] = i
+            }
+        }
+        var releases = [[Int]](repeating: [], count: instructions.count)
+        for v in 0..<valueCount {
+            let at = last[v] >= 0 ? last[v] : written[v]
+            if at >= 0 { releases[at].append(v) }
+        }
+        self.releases = releases
+        takesResidual = instructions.enumerated().map { i, instruction in
+            if case .convolution(_, _, _, let r?) = instruction { return last[r] == i }
+            return false
+        }
+    }
+
+    func inferOutputs(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
+        throw OperatorError("channels-last regions are made by specialisation only")
+    }
+
+    /// The number of convolutions in the region.
+    var convolutionCount: Int {
+        instructions.reduce(0) { n, i in if case .convolution = i { return n + 1 } else { return n } }
+    }
+
+    func run(_ inputs: [Tensor?]) throws -> [Tensor] {
+        if let outputs = runChannelsLast(inputs) { return outputs }
+        return try runMembers(inputs)
+    }
+
+    /// The region in NHWC, or `nil` if a oneDNN call failed.
+    private func runChannelsLast(_ inputs: [Tensor?]) -> [Tensor]? {
+        var values = [Tensor?](repeating: nil, count: valueCount)
+        var outputs = [Tensor?](repeating: nil, count: outputSlots.count)
+        for (i, instruction) in instructions.enumerated() {
+            switch instruction {
+            case .enter(let conversion, let k, let v):
+                guard k < inputs.count, let x = inputs[k], let y = conversion(x) else { return nil }
+                values[v] = y
+            case .convolution(let conv, let xv, let yv, let rv):
+                guard let x = values[xv] else { return nil }
+                if let rv {
+                    guard var y = values[rv] else { return nil }
+                    if takesResidual[i] { values[rv] = nil }  // `y` is now its only reference: summed in place
+                    guard conv(x, accumulatingInto: &y) else { return nil }
+                    values[yv] = y
+                } else {
+                    guard let y = conv(x) else { return nil }
+                    values[yv] = y
+                }
+            case .add(let a, let b, let yv):
+                guard let x = values[a], let z = values[b] else { return nil }
+                values[yv] = add(x, z)
+            case .activation(let activation, let xv, let yv):
+                guard let x = values[xv] else { return nil }
+                switch activation {
+                case .none: values[yv] = x
+                case .relu: values[yv] = relu(x)
+                case .clip(let lo, let hi): values[yv] = clip(x, min: lo, max: hi)
+                }
+            case .exit(let conversion, let v, let k):
+                guard let x = values[v], let y = conversion(x) else { return nil }
+                outputs[k] = y
+            }
+            for v in releases[i] { values[v] = nil }
+        }
+        let result = outputs.compactMap { $0 }
+        return result.count == outputSlots.count ? result : nil
+    }
+
+    /// The member steps one by one, in NCHW (the plain plan's kernels).
+    private func runMembers(_ inputs: [Tensor?]) throws -> [Tensor] {
+        var slots = constants
+        for (k, s) in inputSlots.enumerated() where k < inputs.count { slots[s] = inputs[k] }
+        for member in members {
+            let results = try member.op.run(member.inputs.map { $0.flatMap { slots[$0] } })
+            for (k, s) in member.outputs.enumerated() {
+                if let s, k < results.count { slots[s] = results[k] }
+            }
+        }
+        return try outputSlots.map { s in
+            guard let t = slots[s] else { throw OperatorError("channels-last region: value \(s) was not computed") }
+            return t
+        }
+    }
+}
+
+extension Specialiser {
+    /// Whether specialisation forms channels-last regions (`CAMKIT_NHWC_REGIONS=0` turns them off;
+    /// they also need oneDNN: ``ChannelsLastConvolution/isAvailable``).
+    static var channelsLastRegionsEnabled: Bool {
+        ProcessInfo.processInfo.environment["CAMKIT_NHWC_REGIONS"] != "0" && ChannelsLastConvolution.isAvailable
+    }
+
+    /// What a step can be inside a region.
+    private enum RegionRole {
+        case convolution(FusedConvOperator, x: Int, filter: Tensor, bias: Tensor?)
+        case add(Int, Int)
+        case activation(FusedActivation, x: Int)
+    }
+
+    /// Replaces runs of convolutions (and the residual `Add`s and activations between them) by
+    /// ``ChannelsLastRegionOperator`` steps; see this file's description.
+    ///
+    /// - Parameter limit: only steps before this index may join a region (a gradient pass keeps
+    ///   the steps it differentiates out of regions).
+    /// - Returns: the new step list, and the slots computed inside regions that are not visible
+    ///   outside them (a run capturing one of them must use the plain step list).
+    func formChannelsLastRegions(_ steps: [RawStep], before limit: Int, slotInfos: [ValueInfo], outputSlots: Set<Int>,
+                                 preserved: Set<String>, slotNames: [String]) -> (steps: [RawStep], hidden: Set<Int>) {
+        guard Specialiser.channelsLastRegionsEnabled else { return (steps, []) }
+        var readers: [Int: Int] = [:]
+        for step in steps { for case let s? in step.inputs { readers[s, default: 0] += 1 } }
+        func isActivation4D(_ s: Int?) -> Bool {
+            guard let s else { return false }
+            return slotInfos[s].shape.count == 4 && slotInfos[s].dtype == .float32 && slotInfos[s].constant == nil
+        }
+        func role(_ step: RawStep) -> RegionRole? {
+            guard step.outputs.count >= 1, isActivation4D(step.outputs[0]) else { return nil }
+            var fused: FusedConvOperator? = step.op as? FusedConvOperator
+            if fused == nil, let conv = step.op as? ConvOperator {
+                fused = FusedConvOperator(conv: conv, extraPadding: .zero, activation: .none)
+            }
+            if let fused {
+                guard step.inputs.count >= 2, isActivation4D(step.inputs[0]), let x = step.inputs[0],
+                      let w = step.inputs[1], let filter = slotInfos[w].constant, filter.rank == 4,
+                      filter.dtype == .float32 else { return nil }
+                var bias: Tensor? = nil
+                if step.inputs.count > 2, let b = step.inputs[2] {
+                    guard let value = slotInfos[b].constant, value.dtype == .float32 else { return nil }
+                    bias = value
+                }
+                return .convolution(fused, x: x, filter: filter, bias: bias)
+            }
+            if step.op is AddOperator {
+                guard step.inputs.count == 2, isActivation4D(step.inputs[0]), isActivation4D(step.inputs[1]),
+                      let a = step.inputs[0], let b = step.inputs[1], let y = step.outputs[0],
+                      slotInfos[a].shape == slotInfos[y].shape, slotInfos[b].shape == slotInfos[y].shape
+                else { return nil }
+                return .add(a, b)
+            }
+            if step.op is ReluOperator || step.op is ClipOperator {
+                guard let x = step.inputs.first ?? nil, isActivation4D(x),
+                      let a = activationOf(step, slotInfos: slotInfos) else { return nil }
+                return .activation(a, x: x)
+            }
+            return nil
+        }
+        let roles = steps.indices.map { $0 < limit ? role(steps[$0]) : nil }
+
+        // Maximal runs of steps with a role, starting at a convolution; a run that fails to build
+        // at a convolution is split there and its two sides tried again.
+        var pending: [Range<Int>] = []
+        var i = 0
+        while i < steps.count {
+            guard roles[i] != nil else { i += 1; continue }
+            var j = i
+            while j < steps.count, roles[j] != nil { j += 1 }
+            pending.append(i..<j)
+            i = j
+        }
+        var built: [(range: Range<Int>, step: RawStep, hidden: Set<Int>)] = []
+        var refused = Set<Int>()  // convolution steps oneDNN refused
+        while let run = pending.popLast() {
+            // Start at the first convolution; a region needs two.
+            guard let first = run.first(where: { if case .convolution = roles[$0] { return !refused.contains($0) } else { return false } })
+            else { continue }
+            let range = first..<run.upperBound
+            let convCount = range.filter { if case .convolution = roles[$0] { return true } else { return false } }.count
+            guard convCount >= 2 else { continue }
+            switch buildRegion(range, steps: steps, roles: roles, readers: readers, slotInfos: slotInfos,
+                               outputSlots: outputSlots, preserved: preserved, slotNames: slotNames) {
+            case .success(let region):
+                built.append((range, region.step, region.hidden))
+            case .failure(let refusal):
+                refused.insert(refusal.step)
+                if range.lowerBound < refusal.step { pending.append(range.lowerBound..<refusal.step) }
+                if refusal.step + 1 < range.upperBound { pending.append((refusal.step + 1)..<range.upperBound) }
+            }
+        }
+        guard !built.isEmpty else { return (steps, []) }
+        built.sort { $0.range.lowerBound < $1.range.lowerBound }
+        var result: [RawStep] = []
+        var hidden = Set<Int>()
+        var next = 0
+        for region in built {
+            result.append(contentsOf: steps[next..<region.range.lowerBound])
+            result.append(region.step)
+            hidden.formUnion(region.hidden)
+            next = region.range.upperBound
+        }
+        result.append(contentsOf: steps[next...])
+        return (result, hidden)
+    }
+
+    private struct RegionRefusal: Error { let step: Int }
+
+    /// Builds the region of `range` (steps with roles, the first a convolution), or names the
+    /// convolution oneDNN refused.
+    private func buildRegion(_ range: Range<Int>, steps: [RawStep], roles: [RegionRole?], readers: [Int: Int],
+                             slotInfos: [ValueInfo], outputSlots: Set<Int>, preserved: Set<String>,
+                             slotNames: [String]) -> Swift.Result<(step: RawStep, hidden: Set<Int>), RegionRefusal> {
+        var producerIndex: [Int: Int] = [:]  // slot → step index, for the members' outputs
+        for k in range { for case let s? in steps[k].outputs { producerIndex[s] = k } }
+        // Values read outside the region (or kept observable) must be converted back.
+        var readOutside = Set<Int>()
+        for (k, step) in steps.enumerated() where !range.contains(k) {
+            for case let s? in step.inputs where producerIndex[s] != nil { readOutside.insert(s) }
+        }
+        func visible(_ s: Int) -> Bool {
+            readOutside.contains(s) || outputSlots.contains(s) || preserved.contains(slotNames[s])
+        }
+        func fusible(_ s: Int) -> Bool { readers[s] == 1 && !visible(s) }
+
+        // Residual sums: an Add whose operand v is the output of a member convolution c read by
+        // this Add alone, the other operand u ready before c; the later such c wins. A Relu/Clip
+        // that alone reads the sum follows it as a post-op.
+        struct Sum { var residual: Int; var output: Int; var post: FusedActivation }
+        var sums: [Int: Sum] = [:]        // convolution step → its sum
+        var absorbed = Set<Int>()         // Add / activation steps folded into a convolution
+        for k in range {
+            guard case .add(let a, let b) = roles[k], let y = steps[k].outputs[0] else { continue }
+            var best: (conv: Int, residual: Int)? = nil
+            for (v, u) in [(a, b), (b, a)] {
+                guard let c = producerIndex[v], case .convolution = roles[c], sums[c] == nil, fusible(v) else { continue }
+                if let pu = producerIndex[u], pu >= c { continue }
+                if best.map({ c > $0.conv }) ?? true { best = (c, u) }
+            }
+            guard let best else { continue }
+            var sum = Sum(residual: best.residual, output: y, post: .none)
+            absorbed.insert(k)
+            if fusible(y), let next = range.first(where: { $0 > k && steps[$0].inputs.contains(y) }),
+               case .activation(let activation, _) = roles[next], let z = steps[next].outputs[0] {
+                sum.post = activation
+                sum.output = z
+                absorbed.insert(next)
+            }
+            sums[best.conv] = sum
+        }
+
+        // Values: region inputs first (in order of first use), then every member output.
+        var valueOf: [Int: Int] = [:]
+        var inputSlots: [Int] = []
+        var instructions: [ChannelsLastInstruction] = []
+        func value(_ s: Int) -> Int {
+            if let v = valueOf[s] { return v }
+            let v = valueOf.count
+            valueOf[s] = v
+            return v
+        }
+        var outputSlotsOfRegion: [Int] = []
+        var entries: [ChannelsLastInstruction] = []
+        func read(_ s: Int) -> Int? {
+            if valueOf[s] == nil && producerIndex[s] == nil {
+                guard let conversion = ChannelsLastConversion(shape: slotInfos[s].shape, toChannelsLast: true) else { return nil }
+                entries.append(.enter(conversion, input: inputSlots.count, value: value(s)))
+                inputSlots.append(s)
+            }
+            return value(s)
+        }
+        func wrote(_ s: Int) -> Bool {
+            _ = value(s)
+            if visible(s) {
+                guard let conversion = ChannelsLastConversion(shape: slotInfos[s].shape, toChannelsLast: false) else { return false }
+                instructions.append(.exit(conversion, value: value(s), output: outputSlotsOfRegion.count))
+                outputSlotsOfRegion.append(s)
+            }
+            return true
+        }
+        for k in range where !absorbed.contains(k) {
+            let step = steps[k]
+            guard let y = step.outputs[0], let role = roles[k] else { return .failure(RegionRefusal(step: k)) }
+            switch role {
+            case .convolution(let fused, let xs, let filter, let bias):
+                let sum = sums[k]
+                let inputShape = slotInfos[xs].shape
+                guard let window = try? fused.window(inputShape: inputShape, filterShape: filter.shape),
+                      let conv = ChannelsLastConvolution(
+                        inputShape: inputShape, filter: filter, bias: bias, strides: window.strides,
+                        padding: window.padding, dilations: window.dilations, groups: fused.conv.group,
+                        activation: fused.activation, accumulating: sum != nil, activationAfterSum: sum?.post ?? FusedActivation.none),
+                      let x = read(xs)
+                else { return .failure(RegionRefusal(step: k)) }
+                var r: Int? = nil
+                if let sum {
+                    guard let rv = read(sum.residual) else { return .failure(RegionRefusal(step: k)) }
+                    r = rv
+                }
+                let out = sum?.output ?? y
+                instructions.append(.convolution(conv, input: x, output: value(out), residual: r))
+                guard wrote(out) else { return .failure(RegionRefusal(step: k)) }
+            case .add(let a, let b):
+                guard let av = read(a), let bv = read(b) else { return .failure(RegionRefusal(step: k)) }
+                instructions.append(.add(av, bv, output: value(y)))
+                guard wrote(y) else { return .failure(RegionRefusal(step: k)) }
+            case .activation(let activation, let xs):
+                guard let x = read(xs) else { return .failure(RegionRefusal(step: k)) }
+                instructions.append(.activation(activation, input: x, output: value(y)))
+                guard wrote(y) else { return .failure(RegionRefusal(step: k)) }
+            }
+        }
+        // Member outputs not converted back exist only inside the region (absorbed sums included).
+        var hidden = Set<Int>()
+        for k in range { for case let s? in steps[k].outputs where !outputSlotsOfRegion.contains(s) { hidden.insert(s) } }
+
+        var constants: [Int: Tensor] = [:]
+        for k in range { for case let s? in steps[k].inputs { if let c = slotInfos[s].constant { constants[s] = c } } }
+        let members = range.map { ChannelsLastRegionMember(op: steps[$0].op, inputs: steps[$0].inputs, outputs: steps[$0].outputs) }
+        let convolutions = range.filter { if case .convolution = roles[$0] { return true } else { return false } }.count
+        let firstName = graph.nodes[steps[range.lowerBound].nodeIndex].name
+        let lastName = graph.nodes[steps[range.upperBound - 1].nodeIndex].name
+        let op = ChannelsLastRegionOperator(
+            instructions: entries + instructions, valueCount: valueOf.count, inputSlots: inputSlots,
+            outputSlots: outputSlotsOfRegion, members: members, constants: constants,
+            summary: "\(firstName) … \(lastName) (\(convolutions) convolutions, \(range.count) steps)")
+        let step: RawStep = (steps[range.lowerBound].nodeIndex, op, inputSlots.map { Optional($0) }, outputSlotsOfRegion.map { Optional($0) })
+        return .success((step, hidden))
+    }
+}
+
+extension Specialiser {
+    /// Plan steps for `raw` with their release lists: a slot computed by one of the steps is
+    /// released after its last reader unless it is in `kept` (the graph outputs).
+    static func steps(_ raw: [RawStep], keeping kept: Set<Int>) -> [ExecutionPlan.Step] {
+        var produced = Set<Int>()
+        for step in raw { for case let s? in step.outputs { produced.insert(s) } }
+        var lastReader: [Int: Int] = [:]
+        for (i, step) in raw.enumerated() { for case let s? in step.inputs { lastReader[s] = i } }
+        var releases = [[Int]](repeating: [], count: raw.count)
+        for (s, i) in lastReader where produced.contains(s) && !kept.contains(s) { releases[i].append(s) }
+        return raw.enumerated().map { i, step in
+            ExecutionPlan.Step(nodeIndex: step.nodeIndex, op: step.op, inputs: step.inputs, outputs: step.outputs,
+                               releases: releases[i])
+        }
+    }
+}
+
+/// A plan's step list with channels-last regions, and the slots only its regions compute.
+struct ChannelsLastSteps: Sendable {
+    let steps: [ExecutionPlan.Step]
+    let hidden: Set<Int>
+}
+
+extension ExecutionPlan {
+    /// The step list with channels-last regions formed among the steps before `limit`
+    /// (``steps`` itself when none formed), made on first use for each limit: the reverse pass
+    /// to the input and partial runs never need one, so they do not pay for its oneDNN primitives
+    /// (JIT compilation, a second copy of the filters).
+    func channelsLastSteps(before limit: Int) -> ChannelsLastSteps {
+        channelsLastState.withLock { cache in
+            if let made = cache[limit] { return made }
+            let raw: [Specialiser.RawStep] = steps.map { ($0.nodeIndex, $0.op, $0.inputs, $0.outputs) }
+            let specialiser = Specialiser(graph: graph, inputShapes: inputShapes, preserved: preserved)
+            let regions = specialiser.formChannelsLastRegions(raw, before: limit, slotInfos: slotInfos,
+                                                              outputSlots: Set(outputSlots), preserved: preserved,
+                                                              slotNames: slotNames)
+            let made = regions.hidden.isEmpty && regions.steps.count == raw.count
+                ? ChannelsLastSteps(steps: steps, hidden: [])
+                : ChannelsLastSteps(steps: Specialiser.steps(regions.steps, keeping: Set(outputSlots)), hidden: regions.hidden)
+            cache[limit] = made
+            return made
+        }
+    }
+
+    /// The steps ``run(_:capturing:)`` executes when no capture lies inside a region.
+    var inferenceSteps: [Step] { channelsLastSteps(before: steps.count).steps }
+
+    /// The step list a forward pass runs: the one with channels-last regions unless a captured
+    /// value lies inside a region. In the forward part of a gradient pass (`onPath` marks the
+    /// plain steps the reverse pass differentiates) regions are formed only among the steps before
+    /// the first differentiated one, so that every value a pullback reads exists (values read
+    /// after a region are converted back by it, as for any reader outside); with fewer than two
+    /// convolutions there (an attribution to the input) the plain list is kept and no region is
+    /// made.
+    func forwardSteps(capturing captureSlots: [Int], differentiating onPath: [Bool]?) -> [Step] {
+        let limit = onPath?.firstIndex(of: true) ?? steps.count
+        if onPath != nil {
+            let convolutions = steps[..<limit].lazy.filter { $0.op is FusedConvOperator || $0.op is ConvOperator }
+            guard convolutions.prefix(2).count == 2 else { return steps }
+        }
+        let regions = channelsLastSteps(before: limit)
+        return captureSlots.contains(where: regions.hidden.contains) ? steps : regions.steps
+    }
+}
