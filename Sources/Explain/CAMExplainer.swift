@@ -1,4 +1,5 @@
 import ONNXGraph
+import Synchronization
 import TensorCore
 
 /// The memory layout of an image batch.
@@ -137,6 +138,10 @@ public final class CAMExplainer: Sendable {
     public let options: CAMOptions
     let resolvedLayers: [String]
     let modelHasLayerNorm: Bool
+    /// ``layersToExplain(plan:)`` by plan (the model caches its plans for its lifetime, so a
+    /// plan's identity is never reused while this explainer holds the model): finding the default
+    /// layer walks the whole graph, a quarter of a small model's explain time when repeated.
+    private let explainedLayers = Mutex<[ObjectIdentifier: [ExplainedLayer]]>([:])
 
     /// Creates an explainer.
     ///
@@ -273,8 +278,15 @@ public final class CAMExplainer: Sendable {
         return options.inputLayout ?? InputLayout.detect(input.shape)
     }
 
-    /// The layers to explain with their shapes and rearrangements.
+    /// The layers to explain with their shapes and rearrangements (worked out once per plan).
     func layersToExplain(plan: ExecutionPlan) throws -> [ExplainedLayer] {
+        if let known = explainedLayers.withLock({ $0[ObjectIdentifier(plan)] }) { return known }
+        let layers = try findLayersToExplain(plan: plan)
+        explainedLayers.withLock { $0[ObjectIdentifier(plan)] = layers }
+        return layers
+    }
+
+    private func findLayersToExplain(plan: ExecutionPlan) throws -> [ExplainedLayer] {
         if method is any WholeModelCAMMethod { return [] }
         var requests: [(name: String, tensor: String, isDefault: Bool, rule: String?, reshape: ReshapeTransform)] = []
         if resolvedLayers.isEmpty {
