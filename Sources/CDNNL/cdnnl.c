@@ -106,6 +106,30 @@ void cdnnl_conv_destroy(cdnnl_conv *c) {
 /// Makes the primitive for `p`, reordering `weights` (OIHW, `o × c/groups × kh × kw` floats)
 /// once; `bias` (`o` floats) may be NULL. Returns NULL when oneDNN cannot do it (the caller then
 /// uses its own kernels). Call cdnnl_init first.
+/// Completes `c` from its primitive descriptor: the implementation's name, the layouts the
+/// primitive chose for what it reads (`src_query`) and writes (`dst_query`) and for its filter,
+/// its scratchpad, the primitive, and reorders from and to the caller's NCHW layouts
+/// (`src_user`, `dst_user`) where they differ. Returns 0 on success.
+static int cdnnl_conv_finish_(cdnnl_conv *c, const_dnnl_primitive_desc_t pd, dnnl_query_t src_query,
+                              dnnl_query_t dst_query) {
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    strncpy(c->impl, impl ? impl : "?", sizeof c->impl - 1);
+    c->src_md = *dnnl_primitive_desc_query_md(pd, src_query, 0);
+    c->dst_md = *dnnl_primitive_desc_query_md(pd, dst_query, 0);
+    c->weights_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    c->scratchpad_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    c->scratchpad_bytes = dnnl_memory_desc_get_size(&c->scratchpad_md);
+    if (dnnl_primitive_create(&c->conv, pd) != dnnl_success) return -1;
+    if (!dnnl_memory_desc_equal(&c->src_md, &c->src_user) && !(c->src_reorder = cdnnl_reorder_(&c->src_user, &c->src_md)))
+        return -1;
+    if (!dnnl_memory_desc_equal(&c->dst_md, &c->dst_user) && !(c->dst_reorder = cdnnl_reorder_(&c->dst_md, &c->dst_user)))
+        return -1;
+    c->src_bytes = dnnl_memory_desc_get_size(&c->src_md);
+    c->dst_bytes = dnnl_memory_desc_get_size(&c->dst_md);
+    return 0;
+}
+
 cdnnl_conv *cdnnl_conv_create(const cdnnl_conv_params *p, const float *weights, const float *bias) {
     if (cdnnl_ready_ <= 0) return NULL;
     if (p->groups < 1 || p->c % p->groups || p->o % p->groups) return NULL;
@@ -142,7 +166,6 @@ cdnnl_conv *cdnnl_conv_create(const cdnnl_conv_params *p, const float *weights, 
     dnnl_post_ops_t ops = NULL;
     dnnl_primitive_t wr = NULL;
     void *w_copy = NULL;
-    const dnnl_memory_desc_t *q;
 #define CDNNL_TRY(call) do { if ((call) != dnnl_success) goto fail; } while (0)
     CDNNL_TRY(dnnl_memory_desc_init_by_strides(&c->src_user, 4, src_dims, dnnl_f32, src_strides));
     CDNNL_TRY(dnnl_memory_desc_init_by_strides(&c->dst_user, 4, dst_dims, dnnl_f32, dst_strides));
@@ -174,23 +197,7 @@ cdnnl_conv *cdnnl_conv_create(const cdnnl_conv_params *p, const float *weights, 
         CDNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, ops));
     }
     CDNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, cdnnl_engine_, NULL));
-    const char *impl = NULL;
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    strncpy(c->impl, impl ? impl : "?", sizeof c->impl - 1);
-    q = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0); c->src_md = *q;
-    q = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0); c->dst_md = *q;
-    q = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0); c->weights_md = *q;
-    q = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0); c->scratchpad_md = *q;
-    c->scratchpad_bytes = dnnl_memory_desc_get_size(&c->scratchpad_md);
-    CDNNL_TRY(dnnl_primitive_create(&c->conv, pd));
-    if (!dnnl_memory_desc_equal(&c->src_md, &c->src_user)) {
-        if (!(c->src_reorder = cdnnl_reorder_(&c->src_user, &c->src_md))) goto fail;
-    }
-    if (!dnnl_memory_desc_equal(&c->dst_md, &c->dst_user)) {
-        if (!(c->dst_reorder = cdnnl_reorder_(&c->dst_md, &c->dst_user))) goto fail;
-    }
-    c->src_bytes = dnnl_memory_desc_get_size(&c->src_md);
-    c->dst_bytes = dnnl_memory_desc_get_size(&c->dst_md);
+    if (cdnnl_conv_finish_(c, pd, dnnl_query_src_md, dnnl_query_dst_md) != 0) goto fail;
     // Filter: reorder once (a copy of the user's, so the primitive does not depend on its lifetime).
     c->weights = cdnnl_alloc_(dnnl_memory_desc_get_size(&c->weights_md));
     size_t w_bytes = dnnl_memory_desc_get_size(&w_user);
@@ -310,7 +317,6 @@ cdnnl_conv *cdnnl_conv_bwd_create(const cdnnl_conv_params *p, const float *weigh
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_t wr = NULL;
     float *w_copy = NULL;
-    const dnnl_memory_desc_t *q;
     size_t taps = (size_t)(p->kh * p->kw);
 #define CDNNL_TRY(call) do { if ((call) != dnnl_success) goto fail; } while (0)
     CDNNL_TRY(dnnl_memory_desc_init_by_strides(&c->src_user, 4, dy_dims, dnnl_f32, dy_strides));
@@ -337,23 +343,8 @@ cdnnl_conv *cdnnl_conv_bwd_create(const cdnnl_conv_params *p, const float *weigh
     CDNNL_TRY(dnnl_primitive_attr_create(&attr));
     CDNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     CDNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, cdnnl_engine_, fwd_pd));
-    const char *impl = NULL;
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    strncpy(c->impl, impl ? impl : "?", sizeof c->impl - 1);
-    q = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0); c->src_md = *q;
-    q = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0); c->dst_md = *q;
-    q = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0); c->weights_md = *q;
-    q = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0); c->scratchpad_md = *q;
-    c->scratchpad_bytes = dnnl_memory_desc_get_size(&c->scratchpad_md);
-    CDNNL_TRY(dnnl_primitive_create(&c->conv, pd));
-    if (!dnnl_memory_desc_equal(&c->src_md, &c->src_user)) {
-        if (!(c->src_reorder = cdnnl_reorder_(&c->src_user, &c->src_md))) goto fail;
-    }
-    if (!dnnl_memory_desc_equal(&c->dst_md, &c->dst_user)) {
-        if (!(c->dst_reorder = cdnnl_reorder_(&c->dst_md, &c->dst_user))) goto fail;
-    }
-    c->src_bytes = dnnl_memory_desc_get_size(&c->src_md);
-    c->dst_bytes = dnnl_memory_desc_get_size(&c->dst_md);
+    // The primitive reads dy (its "source" here) and writes dx.
+    if (cdnnl_conv_finish_(c, pd, dnnl_query_diff_dst_md, dnnl_query_diff_src_md) != 0) goto fail;
     // The part's filter slice, contiguous: grouped, the groups' whole filters (consecutive);
     // otherwise input channels [c0, c1) of every output channel.
     c->weights = cdnnl_alloc_(dnnl_memory_desc_get_size(&c->weights_md));
