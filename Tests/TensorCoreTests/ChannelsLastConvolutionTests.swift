@@ -39,54 +39,13 @@ private let channelsLastCases: [ChannelsLastCase] = [
     ChannelsLastCase(n: 3, c: 40, h: 5, w: 5, o: 24, k: 1, strides: (2, 2), padding: .zero, accumulate: true, post: .relu),
 ]
 
-private func randomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
-    Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-}
-
-private func activate(_ s: Double, _ a: FusedActivation) -> Double {
-    switch a {
-    case .none: return s
-    case .relu: return max(s, 0)
-    case .clip(let lo, let hi): return min(max(s, Double(lo)), Double(hi))
-    }
-}
-
 /// The definition, NCHW: `y = post(act(b[o] + Σ x·w) + residual)` (residual and post only when
 /// accumulating).
 private func naive(_ x: Tensor, _ f: Tensor, _ b: Tensor?, _ residual: Tensor?, _ cs: ChannelsLastCase) -> [Double] {
-    let xs = x.scalars, fs = f.scalars, bs = b?.scalars, rs = residual?.scalars
-    let oh = convolutionOutputSize(input: cs.h, kernel: cs.k, stride: cs.strides.0, dilation: 1,
-                                   padBegin: cs.padding.top, padEnd: cs.padding.bottom)
-    let ow = convolutionOutputSize(input: cs.w, kernel: cs.k, stride: cs.strides.1, dilation: 1,
-                                   padBegin: cs.padding.left, padEnd: cs.padding.right)
-    let cg = cs.c / cs.groups, og = cs.o / cs.groups
-    var y = [Double](repeating: 0, count: cs.n * cs.o * oh * ow)
-    for n in 0..<cs.n {
-        for o in 0..<cs.o {
-            let g = o / og
-            for i in 0..<oh {
-                for j in 0..<ow {
-                    var s = Double(bs?[o] ?? 0)
-                    for c in 0..<cg {
-                        for ki in 0..<cs.k {
-                            for kj in 0..<cs.k {
-                                let yy = i * cs.strides.0 + ki - cs.padding.top
-                                let xx = j * cs.strides.1 + kj - cs.padding.left
-                                guard yy >= 0, yy < cs.h, xx >= 0, xx < cs.w else { continue }
-                                s += Double(xs[((n * cs.c + g * cg + c) * cs.h + yy) * cs.w + xx])
-                                    * Double(fs[((o * cg + c) * cs.k + ki) * cs.k + kj])
-                            }
-                        }
-                    }
-                    let index = ((n * cs.o + o) * oh + i) * ow + j
-                    s = activate(s, cs.activation)
-                    if let rs { s = activate(s + Double(rs[index]), cs.post) }
-                    y[index] = s
-                }
-            }
-        }
-    }
-    return y
+    let y = referenceConvolution(x, filter: f, bias: b, strides: cs.strides, padding: cs.padding, groups: cs.groups,
+                                 activation: cs.activation)
+    guard let rs = residual?.scalars else { return y }
+    return zip(y, rs).map { testActivate($0 + Double($1), cs.post) }
 }
 
 private func nhwc(_ t: Tensor) -> Tensor { t.transposed(permutation: [0, 2, 3, 1]) }
@@ -97,13 +56,13 @@ func channelsLastConvolutionMatchesDefinition(_ index: Int) throws {
     guard ChannelsLastConvolution.isAvailable else { return }
     let cs = channelsLastCases[index]
     var rng = TestRNG(seed: UInt64(300 + index))
-    let x = randomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
-    let f = randomTensor([cs.o, cs.c / cs.groups, cs.k, cs.k], &rng)
-    let b = cs.bias ? randomTensor([cs.o], &rng) : nil
+    let x = shapingRandomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
+    let f = shapingRandomTensor([cs.o, cs.c / cs.groups, cs.k, cs.k], &rng)
+    let b = cs.bias ? shapingRandomTensor([cs.o], &rng) : nil
     let conv = try #require(ChannelsLastConvolution(
         inputShape: x.shape, filter: f, bias: b, strides: cs.strides, padding: cs.padding, groups: cs.groups,
         activation: cs.activation, accumulating: cs.accumulate, activationAfterSum: cs.post), "oneDNN refused \(cs)")
-    let residual = cs.accumulate ? randomTensor(conv.outputShape, &rng) : nil
+    let residual = cs.accumulate ? shapingRandomTensor(conv.outputShape, &rng) : nil
     let expected = naive(x, f, b, residual, cs)
     for threads in [1, 2, 3] {
         let y: Tensor = try ComputeSettings.withThreadCount(threads) {
@@ -136,7 +95,7 @@ func channelsLastConversionIsExact(_ shape: [Int]) throws {
     #if os(Linux)
     guard ChannelsLastConvolution.isAvailable else { return }
     var rng = TestRNG(seed: 77)
-    let x = randomTensor(shape, &rng)
+    let x = shapingRandomTensor(shape, &rng)
     let there = try #require(ChannelsLastConversion(shape: shape, toChannelsLast: true))
     let back = try #require(ChannelsLastConversion(shape: shape, toChannelsLast: false))
     for threads in [1, 2, 3] {

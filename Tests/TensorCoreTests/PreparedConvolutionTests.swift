@@ -36,47 +36,10 @@ private let preparedCases: [PreparedCase] = [
     PreparedCase(c: 40, h: 5, w: 5, o: 48),           // few rows: split by output channels
 ]
 
-private func randomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
-    Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-}
-
-/// The definition: `y[n,o,i,j] = act(b[o] + Σ x[n, g·C/G + c, i·sh + ki·dh − top, j·sw + kj·dw − left] · w[o,c,ki,kj])`.
+/// The definition (see ``referenceConvolution(_:filter:bias:strides:padding:dilations:groups:activation:)``).
 private func naive(_ x: Tensor, _ f: Tensor, _ b: Tensor?, _ cs: PreparedCase) -> [Double] {
-    let xs = x.scalars, fs = f.scalars, bs = b?.scalars
-    let oh = convolutionOutputSize(input: cs.h, kernel: cs.k, stride: cs.strides.0, dilation: cs.dilations.0,
-                                   padBegin: cs.padding.top, padEnd: cs.padding.bottom)
-    let ow = convolutionOutputSize(input: cs.w, kernel: cs.k, stride: cs.strides.1, dilation: cs.dilations.1,
-                                   padBegin: cs.padding.left, padEnd: cs.padding.right)
-    let cg = cs.c / cs.groups, og = cs.o / cs.groups
-    var y = [Double](repeating: 0, count: cs.n * cs.o * oh * ow)
-    for n in 0..<cs.n {
-        for o in 0..<cs.o {
-            let g = o / og
-            for i in 0..<oh {
-                for j in 0..<ow {
-                    var s = Double(bs?[o] ?? 0)
-                    for c in 0..<cg {
-                        for ki in 0..<cs.k {
-                            for kj in 0..<cs.k {
-                                let yy = i * cs.strides.0 + ki * cs.dilations.0 - cs.padding.top
-                                let xx = j * cs.strides.1 + kj * cs.dilations.1 - cs.padding.left
-                                guard yy >= 0, yy < cs.h, xx >= 0, xx < cs.w else { continue }
-                                s += Double(xs[((n * cs.c + g * cg + c) * cs.h + yy) * cs.w + xx])
-                                    * Double(fs[((o * cg + c) * cs.k + ki) * cs.k + kj])
-                            }
-                        }
-                    }
-                    switch cs.activation {
-                    case .none: break
-                    case .relu: s = max(s, 0)
-                    case .clip(let lo, let hi): s = min(max(s, Double(lo)), Double(hi))
-                    }
-                    y[((n * cs.o + o) * oh + i) * ow + j] = s
-                }
-            }
-        }
-    }
-    return y
+    referenceConvolution(x, filter: f, bias: b, strides: cs.strides, padding: cs.padding, dilations: cs.dilations,
+                         groups: cs.groups, activation: cs.activation)
 }
 
 @Test("PreparedConvolution matches the definition for every thread split",
@@ -86,9 +49,9 @@ func preparedConvolutionMatchesDefinition(_ index: Int) throws {
     guard ConvolutionBackend.current == .automatic else { return }
     let cs = preparedCases[index]
     var rng = TestRNG(seed: UInt64(100 + index))
-    let x = randomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
-    let f = randomTensor([cs.o, cs.c / cs.groups, cs.k, cs.k], &rng)
-    let b = cs.bias ? randomTensor([cs.o], &rng) : nil
+    let x = shapingRandomTensor([cs.n, cs.c, cs.h, cs.w], &rng)
+    let f = shapingRandomTensor([cs.o, cs.c / cs.groups, cs.k, cs.k], &rng)
+    let b = cs.bias ? shapingRandomTensor([cs.o], &rng) : nil
     let expected = naive(x, f, b, cs)
     let prepared = try #require(PreparedConvolution(
         inputShape: x.shape, filter: f, bias: b, strides: cs.strides, padding: cs.padding,

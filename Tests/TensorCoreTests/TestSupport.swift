@@ -21,6 +21,53 @@ func shapingRandomTensor(_ shape: [Int], _ rng: inout TestRNG) -> Tensor {
     Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
 }
 
+/// `a` applied to `s`, in Double.
+func testActivate(_ s: Double, _ a: FusedActivation) -> Double {
+    switch a {
+    case .none: return s
+    case .relu: return max(s, 0)
+    case .clip(let lo, let hi): return min(max(s, Double(lo)), Double(hi))
+    }
+}
+
+/// The definition of a grouped 2-D convolution (NCHW, square `k×k` filter `[O, C/G, k, k]`) in
+/// Double: `y[n,o,i,j] = act(b[o] + Σ x[n, g·C/G + c, i·sh + ki·dh − top, j·sw + kj·dw − left] · w[o,c,ki,kj])`.
+func referenceConvolution(_ x: Tensor, filter f: Tensor, bias b: Tensor?, strides: (Int, Int), padding: Padding2D,
+                          dilations: (Int, Int) = (1, 1), groups: Int, activation: FusedActivation) -> [Double] {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, k) = (f.shape[0], f.shape[2])
+    let xs = x.scalars, fs = f.scalars, bs = b?.scalars
+    let oh = convolutionOutputSize(input: h, kernel: k, stride: strides.0, dilation: dilations.0,
+                                   padBegin: padding.top, padEnd: padding.bottom)
+    let ow = convolutionOutputSize(input: w, kernel: k, stride: strides.1, dilation: dilations.1,
+                                   padBegin: padding.left, padEnd: padding.right)
+    let cg = c / groups, og = o / groups
+    var y = [Double](repeating: 0, count: n * o * oh * ow)
+    for b in 0..<n {
+        for oc in 0..<o {
+            let g = oc / og
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var s = Double(bs?[oc] ?? 0)
+                    for ic in 0..<cg {
+                        for ki in 0..<k {
+                            for kj in 0..<k {
+                                let yy = i * strides.0 + ki * dilations.0 - padding.top
+                                let xx = j * strides.1 + kj * dilations.1 - padding.left
+                                guard yy >= 0, yy < h, xx >= 0, xx < w else { continue }
+                                s += Double(xs[((b * c + g * cg + ic) * h + yy) * w + xx])
+                                    * Double(fs[((oc * cg + ic) * k + ki) * k + kj])
+                            }
+                        }
+                    }
+                    y[((b * o + oc) * oh + i) * ow + j] = testActivate(s, activation)
+                }
+            }
+        }
+    }
+    return y
+}
+
 /// ⟨a, b⟩ in Double.
 func testDot(_ a: Tensor, _ b: Tensor) -> Double {
     zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
