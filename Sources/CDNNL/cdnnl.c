@@ -706,3 +706,589 @@ int cdnnl_layout_reorder_run(const cdnnl_layout_reorder *r, int part, const floa
     omp_set_num_threads(1);
     return cdnnl_run_reorder_(p->reorder, &p->from_md, from + p->from_offset, &p->to_md, to + p->to_offset);
 }
+
+// MARK: - Channels-last (NHWC) backward data: input gradients of convolutions
+//
+// dx = convᵀ(dy) on NHWC activations (dy `n × oh × ow × o`, dx `n × h × w × c`, filter OIHW), the
+// input gradient of ONNX Conv: dx[n,ih,iw,c] = Σ dy[n,oh,ow,o]·w[o, c − g·cg, kh, kw] over the
+// output channels o of c's group and the positions with ih = oh·sh − pt + kh·dh, iw likewise.
+// Two methods (TensorCore's ChannelsLastConvolutionGradient chooses, and for stride 1 mostly
+// uses a third: the forward convolution with the flipped filter):
+// - oneDNN backward-data primitives (`jit:avx512_core`, `jit_1x1:avx512_core` here), made with a
+//   `forward_training` descriptor as the hint oneDNN requires, explicit NHWC descriptors;
+// - GEMM + col2im, for 1×1 convolutions and few input channels per group (oneDNN's bwd_d of
+//   ResNet's stem, C = 3, ran at a quarter of this method's speed): per chunk of output rows
+//   dcol[P × kh·kw·cg] = dy[P × og] · W[og × kh·kw·cg] (oneDNN's JIT sgemm by default; W's columns
+//   ordered (kh, kw, c) so one kernel row of taps covers kw·C contiguous floats of dx), scattered
+//   into dx at once, while the chunk is in cache (AVX-512: cdnnl_col2im_rows_avx512_).
+//   A 1×1 stride-1 unpadded convolution needs no col2im: dx[P × C] (+)= dy[P × O] · W[O × C].
+// The work is a list of tiles (images, or bands of input rows of one image with the output rows
+// that reach them, or position ranges of a pointwise convolution); part i of `parts` runs a
+// contiguous range of tiles single-threaded. Tiles that share a shape share a primitive.
+// Accumulating (dx += convᵀ(dy)): oneDNN 2.6's bwd_d has no sum post-op, so each tile is computed
+// into a per-thread buffer of at most `tile_elements` floats and added to dx while it is in
+// cache; the GEMM path scatters into dx directly (no zeroing) and the pointwise GEMM uses β = 1.
+
+#include <immintrin.h>
+
+typedef struct cdnnl_nhwc_bwd_kind_ {
+    dnnl_primitive_t conv;
+    dnnl_memory_desc_t dy_md, dx_md, weights_md, scratchpad_md;
+    void *weights;          // in the primitive's layout; owned when owns_weights
+    int owns_weights;
+    size_t scratchpad_bytes, dx_count;
+    int64_t key[9];         // nimg, rows, cols, orows, ocols, pt, pb, pl, pr
+} cdnnl_nhwc_bwd_kind_;
+
+typedef struct cdnnl_nhwc_bwd_tile_ {
+    int kind;               // oneDNN: index into kinds, −1: no output row reaches these rows (zeros)
+    int64_t image0, images; // GEMM: the images, the input rows [r0, r1) it writes, the output rows
+    int64_t r0, r1, a0, a1; // [a0, a1) that reach them (pointwise GEMM: positions [r0, r1))
+    size_t dy_offset, dx_offset;
+} cdnnl_nhwc_bwd_tile_;
+
+struct cdnnl_nhwc_bwd {
+    cdnnl_nhwc_bwd_params p;
+    int64_t oh, ow;
+    int method, pointwise, accumulate;
+    int nparts, ntiles, nkinds;
+    int *first;             // part i runs tiles [first[i], first[i + 1])
+    cdnnl_nhwc_bwd_tile_ *tiles;
+    cdnnl_nhwc_bwd_kind_ *kinds;
+    float *wmat;            // GEMM: [o × kh·kw·cg], columns (kh, kw, c)
+    int64_t chunk_rows;     // GEMM: output rows per dcol chunk
+    // GEMM, groups == 1, dw == 1: how one kernel row of one output row adds into a row of dx, per
+    // 16-float block k of the row: entries [block_first[k], block_first[k + 1]) of (offset in
+    // dcol of the block's lane 0, mask of the lanes) (see cdnnl_row_schedule_).
+    int nblocks;
+    int32_t *block_first, *entry_offset;
+    uint16_t *entry_mask;
+    char impl[64];
+};
+
+void cdnnl_nhwc_bwd_destroy(cdnnl_nhwc_bwd *b) {
+    if (!b) return;
+    if (b->kinds) {
+        for (int i = 0; i < b->nkinds; i++) {
+            if (b->kinds[i].conv) dnnl_primitive_destroy(b->kinds[i].conv);
+            if (b->kinds[i].owns_weights) free(b->kinds[i].weights);
+        }
+        free(b->kinds);
+    }
+    free(b->tiles);
+    free(b->first);
+    free(b->wmat);
+    free(b->block_first);
+    free(b->entry_offset);
+    free(b->entry_mask);
+    free(b);
+}
+
+/// Makes the backward-data primitive of one tile shape (`key`: images, dx rows × cols, dy rows ×
+/// cols, pads top, bottom, left, right of the sub-problem). Reuses `share`'s filter when the
+/// layouts agree. Returns 0 on success.
+static int cdnnl_nhwc_bwd_kind_init_(cdnnl_nhwc_bwd_kind_ *k, const cdnnl_nhwc_bwd_params *q, const int64_t key[9],
+                                     const float *weights, const cdnnl_nhwc_bwd_kind_ *share, char *impl,
+                                     size_t impl_size) {
+    memcpy(k->key, key, sizeof k->key);
+    int64_t og = q->o / q->groups, cg = q->c / q->groups;
+    int grouped = q->groups > 1;
+    dnnl_dims_t dx_dims = {key[0], q->c, key[1], key[2]}, dy_dims = {key[0], q->o, key[3], key[4]};
+    dnnl_dims_t w5 = {q->groups, og, cg, q->kh, q->kw}, w4 = {q->o, q->c, q->kh, q->kw};
+    dnnl_memory_desc_t w_user, w_any, no_bias;
+    dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_t wr = NULL;
+    const dnnl_memory_desc_t *m;
+    int status = -1;
+    k->dx_count = (size_t)(key[0] * key[1] * key[2] * q->c);
+#define CDNNL_TRY(call) do { if ((call) != dnnl_success) goto done; } while (0)
+    CDNNL_TRY(dnnl_memory_desc_init_by_tag(&k->dx_md, 4, dx_dims, dnnl_f32, dnnl_nhwc));
+    CDNNL_TRY(dnnl_memory_desc_init_by_tag(&k->dy_md, 4, dy_dims, dnnl_f32, dnnl_nhwc));
+    if (grouped) {
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user, 5, w5, dnnl_f32, dnnl_goihw));
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any, 5, w5, dnnl_f32, dnnl_format_tag_any));
+    } else {
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user, 4, w4, dnnl_f32, dnnl_oihw));
+        CDNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, w4, dnnl_f32, dnnl_format_tag_any));
+    }
+    memset(&no_bias, 0, sizeof no_bias);
+    dnnl_dims_t strides = {q->sh, q->sw}, dilates = {q->dh - 1, q->dw - 1};
+    dnnl_dims_t pad_l = {key[5], key[7]}, pad_r = {key[6], key[8]};
+    dnnl_convolution_desc_t fwd_desc, desc;
+    CDNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&fwd_desc, dnnl_forward_training, dnnl_convolution_direct,
+                                                         &k->dx_md, &w_any, &no_bias, &k->dy_md, strides, dilates,
+                                                         pad_l, pad_r));
+    CDNNL_TRY(dnnl_primitive_desc_create(&fwd_pd, &fwd_desc, NULL, cdnnl_engine_, NULL));
+    CDNNL_TRY(dnnl_dilated_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &k->dx_md, &w_any,
+                                                               &k->dy_md, strides, dilates, pad_l, pad_r));
+    CDNNL_TRY(dnnl_primitive_attr_create(&attr));
+    CDNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    CDNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, cdnnl_engine_, fwd_pd));
+    const char *name = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
+    if (!name || strncmp(name, "ref", 3) == 0) goto done;   // reference kernels: far too slow
+    if (impl) { strncpy(impl, name, impl_size - 1); impl[impl_size - 1] = 0; }
+    m = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0);
+    if (!dnnl_memory_desc_equal(m, &k->dx_md)) goto done;
+    m = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0);
+    if (!dnnl_memory_desc_equal(m, &k->dy_md)) goto done;
+    m = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0); k->weights_md = *m;
+    m = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0); k->scratchpad_md = *m;
+    k->scratchpad_bytes = dnnl_memory_desc_get_size(&k->scratchpad_md);
+    CDNNL_TRY(dnnl_primitive_create(&k->conv, pd));
+    if (share && dnnl_memory_desc_equal(&share->weights_md, &k->weights_md)) {
+        k->weights = share->weights;
+        k->owns_weights = 0;
+    } else {
+        k->weights = cdnnl_alloc_(dnnl_memory_desc_get_size(&k->weights_md));
+        k->owns_weights = 1;
+        if (!k->weights) goto done;
+        if (dnnl_memory_desc_equal(&k->weights_md, &w_user)) {
+            memcpy(k->weights, weights, dnnl_memory_desc_get_size(&w_user));
+        } else {
+            if (!(wr = cdnnl_reorder_(&w_user, &k->weights_md))) goto done;
+            if (cdnnl_run_reorder_(wr, &w_user, weights, &k->weights_md, k->weights) != 0) goto done;
+            dnnl_stream_wait(cdnnl_stream_);
+        }
+    }
+    status = 0;
+done:
+    if (wr) dnnl_primitive_destroy(wr);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
+    return status;
+#undef CDNNL_TRY
+}
+
+/// The kind (primitive) for `key`, made if new; −1 on failure.
+static int cdnnl_nhwc_bwd_find_kind_(cdnnl_nhwc_bwd *b, const int64_t key[9], const float *weights, int capacity) {
+    for (int i = 0; i < b->nkinds; i++)
+        if (memcmp(b->kinds[i].key, key, sizeof b->kinds[i].key) == 0) return i;
+    if (b->nkinds >= capacity) return -1;
+    int i = b->nkinds++;
+    if (cdnnl_nhwc_bwd_kind_init_(&b->kinds[i], &b->p, key, weights, i > 0 ? &b->kinds[0] : NULL,
+                                  i == 0 ? b->impl : NULL, sizeof b->impl) != 0) return -1;
+    return i;
+}
+
+static int64_t cdnnl_floor_div_(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/// A tile of images [i0, i0 + images) and input rows [r0, r1): the output rows [a0, a1) that
+/// reach them, and (oneDNN) its kind. Returns 0 on success.
+static int cdnnl_nhwc_bwd_band_(cdnnl_nhwc_bwd *b, cdnnl_nhwc_bwd_tile_ *t, int64_t i0, int64_t images,
+                                int64_t r0, int64_t r1, const float *weights, int capacity) {
+    const cdnnl_nhwc_bwd_params *q = &b->p;
+    int64_t keff = (q->kh - 1) * q->dh + 1;
+    int64_t a0 = -cdnnl_floor_div_(-(r0 + q->pt - (keff - 1)), q->sh);   // ceil
+    int64_t a1 = cdnnl_floor_div_(r1 - 1 + q->pt, q->sh) + 1;
+    if (a0 < 0) a0 = 0;
+    if (a1 > b->oh) a1 = b->oh;
+    t->image0 = i0; t->images = images; t->r0 = r0; t->r1 = r1; t->a0 = a0; t->a1 = a1;
+    t->dx_offset = (size_t)(((i0 * q->h + r0) * q->w) * q->c);
+    t->dy_offset = (size_t)(((i0 * b->oh + (a0 < a1 ? a0 : 0)) * b->ow) * q->o);
+    t->kind = -1;
+    if (b->method != 0 || a0 >= a1) return 0;
+    int64_t rows = r1 - r0, pt = q->pt + r0 - a0 * q->sh;
+    int64_t need = (a1 - a0 - 1) * q->sh + keff - rows - pt;
+    int64_t pb = need >= 0 ? need : (need + q->sh - 1 >= 0 ? 0 : need);
+    int64_t key[9] = {images, rows, q->w, a1 - a0, b->ow, pt, pb, q->pl, q->pr};
+    t->kind = cdnnl_nhwc_bwd_find_kind_(b, key, weights, capacity);
+    return t->kind < 0 ? -1 : 0;
+}
+
+/// How many pieces of at most `size` make `count` (ceil(count / size)).
+static int64_t cdnnl_pieces_(int64_t count, int64_t size) { return (count + size - 1) / size; }
+
+/// Builds the row schedule of a GEMM object (groups == 1, dw == 1): for each 16-float block of a
+/// dx row, the kernel-row segments of the output positions x that overlap it — segment x (kw·C
+/// floats at dcol + x·kh·kw·C) lands at row offset (x·sw − pl)·C — as (offset of the block's
+/// first lane in dcol, mask of the lanes it covers). Returns 0 on success.
+static int cdnnl_row_schedule_(cdnnl_nhwc_bwd *b) {
+    const cdnnl_nhwc_bwd_params *q = &b->p;
+    int64_t rowlen = q->w * q->c, ld = q->kh * q->kw * q->c, step = q->sw * q->c, start = -q->pl * q->c;
+    int64_t seg = q->kw * q->c, nx = b->ow;
+    int64_t blocks = (rowlen + 15) / 16, count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t x0 = 0, e = 0;
+        for (int64_t k = 0; k < blocks; k++) {
+            int64_t blk = k * 16, lanes = rowlen - blk < 16 ? rowlen - blk : 16;
+            if (pass) b->block_first[k] = (int32_t)e;
+            while (x0 < nx && start + x0 * step + seg <= blk) x0++;
+            for (int64_t x = x0; x < nx; x++) {
+                int64_t o = start + x * step;
+                if (o >= blk + lanes) break;
+                int64_t lo = o - blk, hi = lo + seg;
+                if (lo < 0) lo = 0;
+                if (hi > lanes) hi = lanes;
+                if (pass) {
+                    b->entry_offset[e] = (int32_t)(x * ld + blk - o);
+                    b->entry_mask[e] = (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                }
+                e++;
+            }
+        }
+        if (pass) { b->block_first[blocks] = (int32_t)e; break; }
+        count = e;
+        if (count > INT32_MAX || nx * ld > INT32_MAX) return -1;
+        b->nblocks = (int)blocks;
+        b->block_first = calloc((size_t)blocks + 1, sizeof *b->block_first);
+        b->entry_offset = calloc((size_t)count + 1, sizeof *b->entry_offset);
+        b->entry_mask = calloc((size_t)count + 1, sizeof *b->entry_mask);
+        if (!b->block_first || !b->entry_offset || !b->entry_mask) return -1;
+    }
+    return 0;
+}
+
+cdnnl_nhwc_bwd *cdnnl_nhwc_bwd_create(const cdnnl_nhwc_bwd_params *p, const float *weights) {
+    if (cdnnl_ready_ <= 0) return NULL;
+    if (p->groups < 1 || p->c % p->groups || p->o % p->groups || p->n < 1 || p->c < 1 || p->o < 1
+        || p->kh < 1 || p->kw < 1 || p->sh < 1 || p->sw < 1 || p->dh < 1 || p->dw < 1) return NULL;
+    if (p->pt < 0 || p->pl < 0 || p->pb < 0 || p->pr < 0 || (p->method != 0 && p->method != 1)) return NULL;
+    int64_t oh = (p->h + p->pt + p->pb - ((p->kh - 1) * p->dh + 1)) / p->sh + 1;
+    int64_t ow = (p->w + p->pl + p->pr - ((p->kw - 1) * p->dw + 1)) / p->sw + 1;
+    if (p->h + p->pt + p->pb < (p->kh - 1) * p->dh + 1 || p->w + p->pl + p->pr < (p->kw - 1) * p->dw + 1
+        || oh <= 0 || ow <= 0) return NULL;
+    cdnnl_nhwc_bwd *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->p = *p;
+    b->oh = oh; b->ow = ow;
+    b->method = p->method;
+    b->accumulate = p->accumulate != 0;
+    b->pointwise = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1
+                   && p->pt == 0 && p->pl == 0 && p->pb == 0 && p->pr == 0;
+    int t = p->parts < 1 ? 1 : p->parts;
+    int64_t cg = p->c / p->groups, taps = p->kh * p->kw;
+    // Tiles: (images, input-row bands) or, pointwise, position ranges over the whole batch.
+    int64_t tile_cap = 0;
+    int64_t limit = p->tile_elements > 0 ? p->tile_elements : (int64_t)1 << 16;
+    int64_t positions = p->n * p->h * p->w;
+    int64_t pw_size = 0, images_per_tile = 0, band_out_rows = oh;
+    if (b->pointwise && (b->method == 1 || b->accumulate)) {
+        // Pointwise: ranges of positions (rows of the [positions × C] matrices).
+        int64_t pieces = t;
+        if (b->method == 0) {
+            pieces = cdnnl_pieces_(p->c * positions, limit);
+            pieces = (pieces + t - 1) / t * t;
+        }
+        if (pieces > positions) pieces = positions;
+        pw_size = cdnnl_pieces_(positions, pieces);
+        tile_cap = cdnnl_pieces_(positions, pw_size);
+    } else if (!b->accumulate || b->method == 1) {
+        if (p->n >= t || t == 1) { images_per_tile = -1; tile_cap = t < p->n ? t : p->n; }
+        else if (p->n == 1) { band_out_rows = cdnnl_pieces_(oh, t); tile_cap = cdnnl_pieces_(oh, band_out_rows); }
+        else { images_per_tile = 1; tile_cap = p->n; }
+    } else {
+        // Accumulating with oneDNN: one image's bands of about `limit` dx floats.
+        int64_t per_out_row = p->sh * p->w * p->c;
+        band_out_rows = limit / (per_out_row > 0 ? per_out_row : 1);
+        if (band_out_rows < 1) band_out_rows = 1;
+        if (band_out_rows > oh) band_out_rows = oh;
+        images_per_tile = 1;
+        tile_cap = p->n * cdnnl_pieces_(oh, band_out_rows);
+    }
+    b->tiles = calloc((size_t)tile_cap, sizeof *b->tiles);
+    b->kinds = calloc((size_t)tile_cap, sizeof *b->kinds);
+    b->first = calloc((size_t)t + 1, sizeof *b->first);
+    if (!b->tiles || !b->kinds || !b->first) goto fail;
+    omp_set_num_threads(1);
+    if (pw_size > 0) {
+        for (int64_t s = 0; s < positions; s += pw_size) {
+            int64_t e = s + pw_size < positions ? s + pw_size : positions;
+            cdnnl_nhwc_bwd_tile_ *tl = &b->tiles[b->ntiles++];
+            tl->r0 = s; tl->r1 = e; tl->a0 = s; tl->a1 = e; tl->image0 = 0; tl->images = 0;
+            tl->dx_offset = (size_t)(s * p->c); tl->dy_offset = (size_t)(s * p->o);
+            tl->kind = -1;
+            if (b->method == 0) {
+                int64_t key[9] = {1, 1, e - s, 1, e - s, 0, 0, 0, 0};
+                if ((tl->kind = cdnnl_nhwc_bwd_find_kind_(b, key, weights, (int)tile_cap)) < 0) goto fail;
+            }
+        }
+    } else if (images_per_tile < 0) {
+        int64_t parts = tile_cap;
+        for (int64_t i = 0; i < parts; i++) {
+            int64_t n0 = p->n * i / parts, n1 = p->n * (i + 1) / parts;
+            if (cdnnl_nhwc_bwd_band_(b, &b->tiles[b->ntiles++], n0, n1 - n0, 0, p->h, weights, (int)tile_cap) != 0)
+                goto fail;
+        }
+    } else {
+        // Bands of input rows from bands of output rows: band boundaries at row a·sh − pt, so
+        // each band's sub-problem has a non-negative top padding.
+        for (int64_t i = 0; i < p->n; i++) {
+            for (int64_t a = 0; a < oh; a += band_out_rows) {
+                int64_t r0 = a == 0 ? 0 : a * p->sh - p->pt;
+                int64_t r1 = a + band_out_rows >= oh ? p->h : (a + band_out_rows) * p->sh - p->pt;
+                if (r0 < 0) r0 = 0;
+                if (r1 > p->h) r1 = p->h;
+                if (r1 <= r0) continue;
+                if (cdnnl_nhwc_bwd_band_(b, &b->tiles[b->ntiles++], i, 1, r0, r1, weights, (int)tile_cap) != 0)
+                    goto fail;
+            }
+        }
+    }
+    if (b->ntiles < 1) goto fail;
+    b->nparts = t < b->ntiles ? t : b->ntiles;
+    for (int i = 0; i <= b->nparts; i++) b->first[i] = (int)((int64_t)b->ntiles * i / b->nparts);
+    if (b->method == 1) {
+        // W as [o × (kh, kw, cg)] (each output channel's filter with the channels innermost).
+        b->wmat = cdnnl_alloc_((size_t)(p->o * taps * cg) * sizeof(float));
+        if (!b->wmat) goto fail;
+        for (int64_t o = 0; o < p->o; o++)
+            for (int64_t c = 0; c < cg; c++)
+                for (int64_t k = 0; k < taps; k++)
+                    b->wmat[(o * taps + k) * cg + c] = weights[(o * cg + c) * taps + k];
+        int64_t per_row = ow * taps * p->c;
+        b->chunk_rows = (p->tile_elements > 0 ? p->tile_elements : (int64_t)1 << 16) / (per_row > 0 ? per_row : 1);
+        if (b->chunk_rows < 1) b->chunk_rows = 1;
+        strncpy(b->impl, b->pointwise ? "gemm" : "gemm-col2im", sizeof b->impl - 1);
+        if (!b->pointwise && p->groups == 1 && p->dw == 1 && cdnnl_row_schedule_(b) != 0) goto fail;
+    }
+    return b;
+fail:
+    cdnnl_nhwc_bwd_destroy(b);
+    return NULL;
+}
+
+int cdnnl_nhwc_bwd_parts(const cdnnl_nhwc_bwd *b) { return b->nparts; }
+
+const char *cdnnl_nhwc_bwd_impl(const cdnnl_nhwc_bwd *b) { return b->impl; }
+
+/// d[i] += s[i] (portable; the compiler vectorises it for the baseline ISA).
+static void cdnnl_add_(float *restrict d, const float *restrict s, size_t count) {
+    for (size_t i = 0; i < count; i++) d[i] += s[i];
+}
+
+/// d[i] += s[i] with AVX-512 (a masked tail: col2im adds short runs, e.g. kw·C = 21 floats).
+__attribute__((target("avx512f"))) static inline void cdnnl_add_avx512_(float *d, const float *s, size_t count) {
+    size_t i = 0;
+    for (; i + 16 <= count; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(d + i), _mm512_loadu_ps(s + i)));
+    if (i < count) {
+        __mmask16 m = (__mmask16)((1u << (count - i)) - 1);
+        _mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, s + i)));
+    }
+}
+
+/// Whether the CPU has AVX-512F (checked once).
+static int cdnnl_has_avx512_(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return known;
+}
+
+static int cdnnl_nhwc_bwd_execute_(const cdnnl_nhwc_bwd_kind_ *k, const float *dy, float *dx) {
+    dnnl_memory_t mg = NULL, mw = NULL, mx = NULL, mp = NULL;
+    int status = -1;
+    void *pad = k->scratchpad_bytes ? cdnnl_scratch(2, k->scratchpad_bytes) : NULL;
+    if (k->scratchpad_bytes && !pad) return -1;
+    if (dnnl_memory_create(&mg, &k->dy_md, cdnnl_engine_, (void *)dy) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mw, &k->weights_md, cdnnl_engine_, k->weights) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mx, &k->dx_md, cdnnl_engine_, dx) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mp, &k->scratchpad_md, cdnnl_engine_, pad) != dnnl_success) goto done;
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mx},
+                               {DNNL_ARG_SCRATCHPAD, mp}};
+    if (dnnl_primitive_execute(k->conv, cdnnl_stream_, 4, args) == dnnl_success) status = 0;
+done:
+    if (mg) dnnl_memory_destroy(mg);
+    if (mw) dnnl_memory_destroy(mw);
+    if (mx) dnnl_memory_destroy(mx);
+    if (mp) dnnl_memory_destroy(mp);
+    return status;
+}
+
+static int cdnnl_gemm_(cdnnl_sgemm_fn gemm, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *bm, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (gemm) { gemm(0, 0, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, bm, (int)ldb, beta, c, (int)ldc); return 0; }
+    return dnnl_sgemm('N', 'N', m, n, k, 1.0f, a, lda, bm, ldb, beta, c, ldc) == dnnl_success ? 0 : -1;
+}
+
+#define CDNNL_COL2IM_ATTR
+#define CDNNL_COL2IM_NAME cdnnl_col2im_nhwc_
+#define CDNNL_COL2IM_ADD cdnnl_add_
+/// Scatters dcol (output rows [b0, b1) of one image, `ow` positions each, rows of kh·kw·C floats
+/// ordered (group, kh, kw, c)) into dx (that image), adding; only input rows [r0, r1).
+CDNNL_COL2IM_ATTR static void CDNNL_COL2IM_NAME(const cdnnl_nhwc_bwd *b, const float *dcol, int64_t b0, int64_t b1, int64_t r0,
+                               int64_t r1, float *dx) {
+    const cdnnl_nhwc_bwd_params *q = &b->p;
+    int64_t cg = q->c / q->groups, taps = q->kh * q->kw, ld = taps * q->c, rowlen = q->w * q->c;
+    for (int64_t a = b0; a < b1; a++) {
+        for (int64_t x = 0; x < b->ow; x++) {
+            const float *col = dcol + ((a - b0) * b->ow + x) * ld;
+            int64_t iw0 = x * q->sw - q->pl;
+            for (int64_t i = 0; i < q->kh; i++) {
+                int64_t ih = a * q->sh - q->pt + i * q->dh;
+                if (ih < r0 || ih >= r1) continue;
+                float *row = dx + ih * rowlen;
+                if (q->groups == 1 && q->dw == 1) {
+                    // One kernel row of taps: kw·C contiguous floats in dx and in dcol.
+                    int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = q->w - iw0 < q->kw ? q->w - iw0 : q->kw;
+                    if (j1 > j0)
+                        CDNNL_COL2IM_ADD(row + (iw0 + j0) * q->c, col + (i * q->kw + j0) * q->c, (size_t)((j1 - j0) * q->c));
+                    continue;
+                }
+                for (int64_t g = 0; g < q->groups; g++) {
+                    for (int64_t j = 0; j < q->kw; j++) {
+                        int64_t iw = iw0 + j * q->dw;
+                        if (iw < 0 || iw >= q->w) continue;
+                        CDNNL_COL2IM_ADD(row + iw * q->c + g * cg, col + g * taps * cg + (i * q->kw + j) * cg, (size_t)cg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#undef CDNNL_COL2IM_ATTR
+#undef CDNNL_COL2IM_NAME
+#undef CDNNL_COL2IM_ADD
+#define CDNNL_COL2IM_ATTR __attribute__((target("avx512f")))
+#define CDNNL_COL2IM_NAME cdnnl_col2im_nhwc_avx512_
+#define CDNNL_COL2IM_ADD cdnnl_add_avx512_
+/// (AVX-512) Scatters dcol (output rows [b0, b1) of one image, `ow` positions each, rows of kh·kw·C floats
+/// ordered (group, kh, kw, c)) into dx (that image), adding; only input rows [r0, r1).
+CDNNL_COL2IM_ATTR static void CDNNL_COL2IM_NAME(const cdnnl_nhwc_bwd *b, const float *dcol, int64_t b0, int64_t b1, int64_t r0,
+                               int64_t r1, float *dx) {
+    const cdnnl_nhwc_bwd_params *q = &b->p;
+    int64_t cg = q->c / q->groups, taps = q->kh * q->kw, ld = taps * q->c, rowlen = q->w * q->c;
+    for (int64_t a = b0; a < b1; a++) {
+        for (int64_t x = 0; x < b->ow; x++) {
+            const float *col = dcol + ((a - b0) * b->ow + x) * ld;
+            int64_t iw0 = x * q->sw - q->pl;
+            for (int64_t i = 0; i < q->kh; i++) {
+                int64_t ih = a * q->sh - q->pt + i * q->dh;
+                if (ih < r0 || ih >= r1) continue;
+                float *row = dx + ih * rowlen;
+                if (q->groups == 1 && q->dw == 1) {
+                    // One kernel row of taps: kw·C contiguous floats in dx and in dcol.
+                    int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = q->w - iw0 < q->kw ? q->w - iw0 : q->kw;
+                    if (j1 > j0)
+                        CDNNL_COL2IM_ADD(row + (iw0 + j0) * q->c, col + (i * q->kw + j0) * q->c, (size_t)((j1 - j0) * q->c));
+                    continue;
+                }
+                for (int64_t g = 0; g < q->groups; g++) {
+                    for (int64_t j = 0; j < q->kw; j++) {
+                        int64_t iw = iw0 + j * q->dw;
+                        if (iw < 0 || iw >= q->w) continue;
+                        CDNNL_COL2IM_ADD(row + iw * q->c + g * cg, col + g * taps * cg + (i * q->kw + j) * cg, (size_t)cg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#undef CDNNL_COL2IM_ATTR
+#undef CDNNL_COL2IM_NAME
+#undef CDNNL_COL2IM_ADD
+
+/// col2im for groups == 1 and dense kernel columns (dw == 1), AVX-512, with the row schedule
+/// (``cdnnl_row_schedule_``): each 16-float block of a dx row is loaded and stored once per kernel
+/// row, and the segments overlapping it are added with masked loads. (Adding the overlapping
+/// segments to memory one by one — shift sw·C floats, length kw·C — stalled on store-to-load
+/// forwarding; computing the masks on the fly cost more than the adds.)
+__attribute__((target("avx512f"))) static void cdnnl_col2im_rows_avx512_(const cdnnl_nhwc_bwd *b, const float *dcol,
+                                                                         int64_t b0, int64_t b1, int64_t r0,
+                                                                         int64_t r1, float *dx) {
+    const cdnnl_nhwc_bwd_params *q = &b->p;
+    int64_t ld = q->kh * q->kw * q->c, rowlen = q->w * q->c;
+    const int32_t *first = b->block_first, *offset = b->entry_offset;
+    const uint16_t *mask = b->entry_mask;
+    for (int64_t a = b0; a < b1; a++) {
+        for (int64_t i = 0; i < q->kh; i++) {
+            int64_t ih = a * q->sh - q->pt + i * q->dh;
+            if (ih < r0 || ih >= r1) continue;
+            float *dst = dx + ih * rowlen;
+            const char *src = (const char *)(dcol + (a - b0) * b->ow * ld + i * q->kw * q->c);
+            for (int k = 0; k < b->nblocks; k++) {
+                int e0 = first[k], e1 = first[k + 1];
+                if (e0 == e1) continue;
+                int64_t blk = (int64_t)k * 16, lanes = rowlen - blk < 16 ? rowlen - blk : 16;
+                __mmask16 bm = (__mmask16)((1u << lanes) - 1);
+                // Two accumulators: one chain of dependent adds is latency-bound. Lanes outside
+                // a mask are neither read nor faulted on (the address may precede the segment).
+                __m512 acc = _mm512_maskz_loadu_ps(bm, dst + blk), acc2 = _mm512_setzero_ps();
+                int e = e0;
+                for (; e + 1 < e1; e += 2) {
+                    acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps((__mmask16)mask[e], src + (int64_t)offset[e] * 4));
+                    acc2 = _mm512_add_ps(acc2, _mm512_maskz_loadu_ps((__mmask16)mask[e + 1],
+                                                                     src + (int64_t)offset[e + 1] * 4));
+                }
+                if (e < e1) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps((__mmask16)mask[e], src + (int64_t)offset[e] * 4));
+                _mm512_mask_storeu_ps(dst + blk, bm, _mm512_add_ps(acc, acc2));
+            }
+        }
+    }
+}
+
+/// One GEMM tile: images, input rows [r0, r1) written from output rows [a0, a1).
+static int cdnnl_nhwc_bwd_gemm_tile_(const cdnnl_nhwc_bwd *b, const cdnnl_nhwc_bwd_tile_ *t, const float *dy,
+                                     float *dx) {
+    const cdnnl_nhwc_bwd_params *q = &b->p;
+    int64_t cg = q->c / q->groups, og = q->o / q->groups, taps = q->kh * q->kw;
+    if (b->pointwise) {
+        int64_t m = t->r1 - t->r0;
+        for (int64_t g = 0; g < q->groups; g++)
+            if (cdnnl_gemm_(q->gemm, m, cg, og, dy + t->dy_offset + g * og, q->o, b->wmat + g * og * cg, cg,
+                            b->accumulate ? 1.0f : 0.0f, dx + t->dx_offset + g * cg, q->c) != 0) return -1;
+        return 0;
+    }
+    int64_t rowlen = q->w * q->c, keff = (q->kh - 1) * q->dh + 1, ld = taps * q->c;
+    int avx512 = cdnnl_has_avx512_() && !q->portable;
+    float *dcol = cdnnl_scratch(1, (size_t)(b->chunk_rows * b->ow * ld) * sizeof(float));
+    if (!dcol) return -1;
+    for (int64_t i = t->image0; i < t->image0 + t->images; i++) {
+        const float *dyi = dy + i * b->oh * b->ow * q->o;
+        float *dxi = dx + i * q->h * rowlen;
+        int64_t zeroed = t->r0;   // rows [r0, zeroed) of dx are zeroed (not accumulating)
+        for (int64_t a = t->a0; a < t->a1; a += b->chunk_rows) {
+            int64_t e = a + b->chunk_rows < t->a1 ? a + b->chunk_rows : t->a1, m = (e - a) * b->ow;
+            for (int64_t g = 0; g < q->groups; g++)
+                if (cdnnl_gemm_(q->gemm, m, taps * cg, og, dyi + a * b->ow * q->o + g * og, q->o,
+                                b->wmat + g * og * taps * cg, taps * cg, 0.0f, dcol + g * taps * cg, ld) != 0)
+                    return -1;
+            if (!b->accumulate) {
+                int64_t reach = (e - 1) * q->sh - q->pt + keff;
+                if (reach > t->r1) reach = t->r1;
+                if (reach > zeroed) {
+                    memset(dxi + zeroed * rowlen, 0, (size_t)((reach - zeroed) * rowlen) * sizeof(float));
+                    zeroed = reach;
+                }
+            }
+            if (avx512 && b->nblocks > 0) cdnnl_col2im_rows_avx512_(b, dcol, a, e, t->r0, t->r1, dxi);
+            else if (avx512) cdnnl_col2im_nhwc_avx512_(b, dcol, a, e, t->r0, t->r1, dxi);
+            else cdnnl_col2im_nhwc_(b, dcol, a, e, t->r0, t->r1, dxi);
+        }
+        if (!b->accumulate && zeroed < t->r1)
+            memset(dxi + zeroed * rowlen, 0, (size_t)((t->r1 - zeroed) * rowlen) * sizeof(float));
+    }
+    return 0;
+}
+
+int cdnnl_nhwc_bwd_run(const cdnnl_nhwc_bwd *b, int part, const float *dy, float *dx) {
+    if (part < 0 || part >= b->nparts) return -1;
+    omp_set_num_threads(1);
+    for (int i = b->first[part]; i < b->first[part + 1]; i++) {
+        const cdnnl_nhwc_bwd_tile_ *t = &b->tiles[i];
+        if (b->method == 1) {
+            if (cdnnl_nhwc_bwd_gemm_tile_(b, t, dy, dx) != 0) return -1;
+            continue;
+        }
+        if (t->kind < 0) {
+            // No output row reaches these input rows: their gradient is zero.
+            if (!b->accumulate)
+                memset(dx + t->dx_offset, 0, (size_t)(t->images * (t->r1 - t->r0) * b->p.w * b->p.c) * sizeof(float));
+            continue;
+        }
+        const cdnnl_nhwc_bwd_kind_ *k = &b->kinds[t->kind];
+        if (!b->accumulate) {
+            if (cdnnl_nhwc_bwd_execute_(k, dy + t->dy_offset, dx + t->dx_offset) != 0) return -1;
+            continue;
+        }
+        float *s = cdnnl_scratch(1, k->dx_count * sizeof(float));
+        if (!s || cdnnl_nhwc_bwd_execute_(k, dy + t->dy_offset, s) != 0) return -1;
+        if (cdnnl_has_avx512_() && !b->p.portable) cdnnl_add_avx512_(dx + t->dx_offset, s, k->dx_count);
+        else cdnnl_add_(dx + t->dx_offset, s, k->dx_count);
+    }
+    return 0;
+}

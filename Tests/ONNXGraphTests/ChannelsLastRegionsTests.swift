@@ -9,7 +9,10 @@ import TensorCore
 // definition of the convolution elsewhere), on a synthetic MBConv/ResNet-like chain with channel
 // counts that are not multiples of 16, a TF-style Pad before a stride-2 convolution, residual
 // Adds (fused as sums, one followed by Relu, one not fusible), a value read outside the region and
-// two graph outputs; and on the bundled EfficientNet-Lite0. Batch 1 and 3, 1 and 2 threads.
+// two graph outputs; a ResNet-like stem with a MaxPool; and on the bundled EfficientNet-Lite0.
+// Batch 1 and 3, 1 and 2 threads. Gradients through regions with a pullback
+// (Plan/ChannelsLastRegionReverse.swift) against the plain reverse pass, each of whose pullbacks
+// is tested against finite differences elsewhere.
 
 /// x [N,24,9,9] → 1×1 24→40 + Clip(0,6) → depthwise 3×3 + Relu → 1×1 40→24 → Add(x)
 /// → Pad(0,0,1,1) → 3×3 stride 2 24→40 + Relu (a4) → 1×1 40→40 → Add(a4) → Relu (r2)
@@ -56,6 +59,76 @@ private func chainGraph() -> GraphDefinition {
         ],
         inputs: [GraphValue(name: "x", dtype: .float32, dimensions: [.symbolic("batch"), .fixed(24), .fixed(9), .fixed(9)])],
         outputs: ["y", "z"], opset: 17)
+}
+
+/// x [N,3,20,20] → Conv 7×7 stride 2 pad 3 (3→16) → Relu → MaxPool 3×3 stride 2 pad 1 (m)
+/// → 1×1 16→8 + Relu → 3×3 8→16 pad 1 → Add(m) → Relu → GlobalAveragePool (the output).
+private func stemGraph() -> GraphDefinition {
+    var generator = SeededGenerator(seed: 43)
+    func random(_ shape: [Int], scale: Float = 0.3) -> Tensor {
+        Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -scale...scale, using: &generator) })
+    }
+    let nodes = [
+        Node(name: "/conv1/Conv", opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["c1"],
+             attributes: ["kernel_shape": .ints([7, 7]), "strides": .ints([2, 2]), "pads": .ints([3, 3, 3, 3])]),
+        Node(name: "/relu/Relu", opType: "Relu", inputs: ["c1"], outputs: ["a1"]),
+        Node(name: "/maxpool/MaxPool", opType: "MaxPool", inputs: ["a1"], outputs: ["m"],
+             attributes: ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]),
+        Node(name: "/layer1/conv1/Conv", opType: "Conv", inputs: ["m", "w2", "b2"], outputs: ["c2"],
+             attributes: ["kernel_shape": .ints([1, 1])]),
+        Node(name: "/layer1/relu/Relu", opType: "Relu", inputs: ["c2"], outputs: ["a2"]),
+        Node(name: "/layer1/conv2/Conv", opType: "Conv", inputs: ["a2", "w3", "b3"], outputs: ["c3"],
+             attributes: ["kernel_shape": .ints([3, 3]), "pads": .ints([1, 1, 1, 1])]),
+        Node(name: "/layer1/Add", opType: "Add", inputs: ["c3", "m"], outputs: ["s"]),
+        Node(name: "/layer1/relu_1/Relu", opType: "Relu", inputs: ["s"], outputs: ["r"]),
+        Node(name: "/pool/GlobalAveragePool", opType: "GlobalAveragePool", inputs: ["r"], outputs: ["z"]),
+    ]
+    return GraphDefinition(
+        nodes: nodes,
+        initializers: [
+            "w1": random([16, 3, 7, 7], scale: 0.1), "b1": random([16]),
+            "w2": random([8, 16, 1, 1]), "b2": random([8]),
+            "w3": random([16, 8, 3, 3], scale: 0.2), "b3": random([16]),
+        ],
+        inputs: [GraphValue(name: "x", dtype: .float32, dimensions: [.symbolic("batch"), .fixed(3), .fixed(20), .fixed(20)])],
+        outputs: ["z"], opset: 17)
+}
+
+/// Gradients of ones placed on every output.
+private func ones(_ outputs: [Tensor]) -> [Tensor?] {
+    outputs.map { Tensor(shape: $0.shape, scalars: [Float](repeating: 1, count: $0.count)) }
+}
+
+/// The same seeds by output name (the seeding variant of the reverse pass: plain steps only).
+private func seedsOfOnes(_ plan: ExecutionPlan, _ x: Tensor) throws -> [String: Tensor] {
+    let outputs = try plan.run([x]).outputs
+    return Dictionary(uniqueKeysWithValues: zip(plan.graph.outputs, ones(outputs).compactMap { $0 }))
+}
+
+/// The gradient of the summed outputs with respect to the input through `regions` regions with
+/// a pullback equals the plain reverse pass's, for each ReLU rule, with 1 and 2 threads.
+private func expectReverseRegionGradients(_ plan: ExecutionPlan, _ x: Tensor, regions: Int) throws {
+    let input = try plan.slot(of: plan.graph.inputs[0].name)
+    let onPath = plan.differentiatedSteps(from: [input]).onPath
+    let steps = plan.gradientSteps(capturing: [], differentiating: onPath, targets: [input], reverseRegions: true).steps
+    if Specialiser.channelsLastRegionsEnabled && Specialiser.channelsLastReverseEnabled {
+        #expect(steps.filter { ($0.op as? ChannelsLastRegionOperator)?.reverse != nil }.count == regions)
+    }
+    let name = plan.graph.inputs[0].name
+    let seeds = try seedsOfOnes(plan, x)
+    for rule in [ActivationGradientRule.standard, .guided, .deconvnet] {
+        let context = PullbackContext(reluRule: rule)
+        let plain = try #require(try plan.gradients([x], withRespectTo: [name], context: context, seeding: seeds).gradients[name])
+        for threads in [1, 2] {
+            let viaRegions = try ComputeSettings.withThreadCount(threads) {
+                try plan.gradients([x], withRespectTo: [name], context: context, seed: ones).gradients[name]
+            }
+            let g = try #require(viaRegions)
+            #expect(g.shape == x.shape)
+            // Float32 sums in different orders through a few layers: ~1e-7.
+            #expect(g.relativeL2Error(to: plain) <= 1e-5, "\(rule), \(threads) threads")
+        }
+    }
 }
 
 private func randomInput(_ shape: [Int], seed: UInt64) -> Tensor {
@@ -118,26 +191,53 @@ private func bothPaths(_ plan: ExecutionPlan, _ x: Tensor, threads: Int) throws 
         for (a, b) in zip(outputs, regionOutputs) { #expect(a.relativeL2Error(to: b) <= 1e-5) }
     }
 
-    /// A gradient pass to an intermediate value runs the steps before it in regions (they need no
-    /// pullback) and gives the gradient a plain forward gives; a pass that also differentiates
-    /// with respect to the input keeps the plain steps (every step is on its path).
-    @Test func gradientPassesUseRegionsOnlyOffThePath() throws {
+    /// A gradient pass to an intermediate value runs the steps before it in inference regions
+    /// (they need no pullback) and gives the gradient a plain forward gives.
+    @Test func gradientPassesToALayerUseInferenceRegionsBeforeIt() throws {
         let model = ModelGraph(definition: chainGraph())
         let x = randomInput([2, 24, 9, 9], seed: 5)
         let plan = try model.plan(forInputShapes: [x.shape], preserving: ["r2"])
-        let toR2 = plan.differentiatedSteps(from: [try plan.slot(of: "r2")]).onPath
-        let toInput = plan.differentiatedSteps(from: [try plan.slot(of: "x")]).onPath
-        #expect(plan.forwardSteps(capturing: [], differentiating: toInput).count == plan.stepCount)
+        let r2 = try plan.slot(of: "r2")
+        let toR2 = plan.differentiatedSteps(from: [r2]).onPath
+        let steps = plan.gradientSteps(capturing: [], differentiating: toR2, targets: [r2], reverseRegions: true).steps
         if Specialiser.channelsLastRegionsEnabled {
-            #expect(plan.forwardSteps(capturing: [], differentiating: toR2).count < plan.stepCount)
+            #expect(steps.count < plan.stepCount)
+            #expect(steps.allSatisfy { ($0.op as? ChannelsLastRegionOperator)?.reverse == nil })
         }
-        let ones: ([Tensor]) -> [Tensor?] = { outputs in outputs.map { Tensor(shape: $0.shape, scalars: [Float](repeating: 1, count: $0.count)) } }
         let viaRegions = try #require(try plan.gradients([x], withRespectTo: ["r2"], seed: ones).gradients["r2"])
-        let viaPlainSteps = try #require(try plan.gradients([x], withRespectTo: ["r2", "x"], seed: ones).gradients["r2"])
+        let viaPlainSteps = try #require(try plan.gradients([x], withRespectTo: ["r2"], seeding: seedsOfOnes(plan, x)).gradients["r2"])
         #expect(viaRegions.shape == [2, 40, 4, 4])
         #expect(viaRegions.relativeL2Error(to: viaPlainSteps) <= 1e-5)
     }
 
+    /// A gradient pass to the input runs the chain forward and backward in one region with a
+    /// pullback (ChannelsLastRegionReverse.swift) and gives the plain reverse pass's gradient
+    /// (the seeding variant never forms such regions), for every ReLU gradient rule.
+    @Test(arguments: [1, 3])
+    func gradientToTheInputThroughARegionMatchesThePlainSteps(batch: Int) throws {
+        let model = ModelGraph(definition: chainGraph())
+        let x = randomInput([batch, 24, 9, 9], seed: 7)
+        let plan = try model.plan(forInputShapes: [x.shape])
+        try expectReverseRegionGradients(plan, x, regions: 1)
+    }
+
+    /// ResNet's stem: 7×7 stride-2 convolution + Relu → MaxPool 3×3 stride 2 → a bottleneck with
+    /// the pooled value as its residual. The MaxPool joins the region; forward and gradients
+    /// match the plain steps.
+    @Test(arguments: [1, 2])
+    func maxPoolJoinsTheRegion(batch: Int) throws {
+        let model = ModelGraph(definition: stemGraph())
+        let x = randomInput([batch, 3, 20, 20], seed: 11)
+        let plan = try model.plan(forInputShapes: [x.shape])
+        guard Specialiser.channelsLastRegionsEnabled else { return }
+        #expect(plan.channelsLastRegionCount == 1)
+        #expect(plan.inferenceStepCount == 2, "\(plan.inferenceSteps.map { String(describing: type(of: $0.op)) })")
+        for threads in [1, 2] {
+            let (regions, plain) = try bothPaths(plan, x, threads: threads)
+            #expect(regions[0].relativeL2Error(to: plain[0]) <= 1e-5, "batch \(batch), \(threads) threads")
+        }
+        try expectReverseRegionGradients(plan, x, regions: 1)
+    }
     @Test(arguments: [1, 3])
     func efficientNetLite0RegionMatchesThePlainSteps(batch: Int) throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -164,5 +264,19 @@ private func bothPaths(_ plan: ExecutionPlan, _ x: Tensor, threads: Int) throws 
             // paths to ONNX Runtime at 1e-4.
             #expect(regions[0].relativeL2Error(to: plain[0]) <= 1e-5, "batch \(batch), \(threads) threads")
         }
+    }
+
+    /// Lite0's activations are all ReLU6 (`Clip`): a gradient pass to the input forms no region
+    /// with a pullback and differentiates the plain steps (ChannelsLastRegionReverse.swift says why).
+    @Test func efficientNetLite0GradientKeepsThePlainSteps() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Models/efficientnet-lite0.onnx")
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        let plan = try ModelGraph(contentsOf: url).plan(forInputShapes: [[1, 3, 224, 224]])
+        let input = try plan.slot(of: plan.graph.inputs[0].name)
+        let onPath = plan.differentiatedSteps(from: [input]).onPath
+        let steps = plan.gradientSteps(capturing: [], differentiating: onPath, targets: [input], reverseRegions: true).steps
+        #expect(steps.count == plan.stepCount)
+        #expect(!steps.contains { $0.op is ChannelsLastRegionOperator })
     }
 }

@@ -39,7 +39,10 @@ private func random(_ shape: [Int], seed: UInt64) -> Tensor {
 /// at arbitrary values. (Parity with PyTorch autograd on a real model, for the standard and the
 /// deconvnet rule, is in ExplainTests/FeatureVisualizationTests.)
 @Suite struct ReversePassSeedingTests {
-    /// Seeding the output by name is the output-seeded reverse pass, bit for bit.
+    /// Seeding the output by name is the output-seeded reverse pass: bit for bit without
+    /// channels-last regions; with them, the output seed runs the two convolutions in a region
+    /// with a pullback (NHWC kernels: the same sums in another order) and the seeding variant
+    /// the plain steps.
     @Test func seedingTheOutputEqualsTheOutputSeed() throws {
         let model = ModelGraph(definition: twoConvNet())
         let x = random([2, 2, 7, 7], seed: 1)
@@ -47,8 +50,14 @@ private func random(_ shape: [Int], seed: UInt64) -> Tensor {
         let seed = Tensor(shape: [2, 3], scalars: [0, 1, 0, 0, 0, 1])
         let a = try plan.gradients([x], withRespectTo: ["x"]) { _ in [seed] }
         let b = try plan.gradients([x], withRespectTo: ["x"], seeding: ["logits": seed])
-        #expect(a.gradients["x"]! == b.gradients["x"]!)
-        #expect(a.forward.outputs[0] == b.forward.outputs[0])
+        let ga = try #require(a.gradients["x"]), gb = try #require(b.gradients["x"])
+        if Specialiser.channelsLastRegionsEnabled {
+            #expect(ga.relativeL2Error(to: gb) <= 1e-6)
+            #expect(a.forward.outputs[0].relativeL2Error(to: b.forward.outputs[0]) <= 1e-6)
+        } else {
+            #expect(ga == gb)
+            #expect(a.forward.outputs[0] == b.forward.outputs[0])
+        }
     }
 
     /// ⟨seed, ∂h1/∂x · v⟩ against central finite differences of ⟨seed, h1(x + t·v)⟩.

@@ -26,6 +26,27 @@ import TensorCore
         #expect(relu(big) == Tensor(shape: big.shape, scalars: big.scalars.map { $0 < 0 ? 0 : $0 }))
     }
 
+    /// The in-place pullbacks from the output equal the out-of-place ones (ReLU from its input,
+    /// which has the same sign pattern as its output; Clip from its output), on a threaded size.
+    @Test func inPlacePullbacksFromTheOutputMatch() {
+        var r = EWRandom(seed: 33)
+        let x = r.tensor([2, 64, 56, 56]), g = r.tensor([2, 64, 56, 56])
+        let y = relu(x)
+        for (rule, expected) in [(ReLUGradientRule.standard, reluPullback(g, input: x)),
+                                 (.guided, guidedReluPullback(g, input: x)), (.deconvnet, deconvnetReluPullback(g))] {
+            var inPlace = g
+            activationPullback(&inPlace, output: y, activation: .relu, reluRule: rule)
+            #expect(inPlace == expected, "\(rule)")
+        }
+        let clipped = clip(x, min: -0.5, max: 0.5)
+        var inPlace = g
+        activationPullback(&inPlace, output: clipped, activation: .clip(min: -0.5, max: 0.5))
+        #expect(inPlace == clipPullback(g, output: clipped, min: -0.5, max: 0.5))
+        var unchanged = g
+        activationPullback(&unchanged, output: y, activation: .none)
+        #expect(unchanged == g)
+    }
+
     @Test func pointwiseActivationsMatchReferences() {
         var r = EWRandom(seed: 32)
         let x = r.tensor([5, 400], -8, 8)

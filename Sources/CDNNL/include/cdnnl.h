@@ -107,3 +107,52 @@ int cdnnl_layout_reorder_run(const cdnnl_layout_reorder *r, int part, const floa
 
 /// Frees `r` (NULL is allowed).
 void cdnnl_layout_reorder_destroy(cdnnl_layout_reorder *r);
+
+// MARK: - Channels-last (NHWC) backward data (input gradients)
+
+/// A row-major single-precision GEMM, `C = alpha · op(A) · op(B) + beta · C` (transa / transb
+/// nonzero: transposed), run on the calling thread (e.g. a single-threaded cblas_sgemm).
+typedef void (*cdnnl_sgemm_fn)(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
+                               const float *b, int ldb, float beta, float *c, int ldc);
+
+/// The input gradient of a convolution on channels-last activations: dx (NHWC, `n × h × w × c`)
+/// from dy (NHWC, `n × oh × ow × o`), filter OIHW, shapes and `groups` as ONNX Conv (as
+/// ``cdnnl_nhwc_conv_params``). `accumulate`: add to dx instead of overwriting it. `parts`: how
+/// many single-threaded parts to split the work into (images when n ≥ parts, else bands of input
+/// rows with the output rows that reach them; a 1×1 stride-1 unpadded GEMM, or an accumulating
+/// oneDNN one, splits the positions of the whole batch). `method`: 0 oneDNN backward-data
+/// primitives, 1 GEMM + col2im (for few input channels per group). `tile_elements`: floats of dx
+/// per accumulating oneDNN tile, or of the GEMM's column buffer per chunk (0: 65536). `gemm`: the
+/// GEMM of method 1 (NULL: oneDNN's dnnl_sgemm, single-threaded). `portable`: nonzero to use the
+/// portable col2im and add loops even where AVX-512 is available (for tests).
+typedef struct cdnnl_nhwc_bwd_params {
+    int64_t n, c, h, w, o, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
+    int accumulate;
+    int parts;
+    int method;
+    int64_t tile_elements;
+    cdnnl_sgemm_fn gemm;
+    int portable;
+} cdnnl_nhwc_bwd_params;
+
+/// A channels-last backward-data convolution split into parts.
+typedef struct cdnnl_nhwc_bwd cdnnl_nhwc_bwd;
+
+/// Makes the parts of `p` (filter `weights` OIHW, copied / reordered). Returns NULL when oneDNN
+/// cannot do it or only with its reference kernels (method 0), or out of memory. Call cdnnl_init first.
+cdnnl_nhwc_bwd *cdnnl_nhwc_bwd_create(const cdnnl_nhwc_bwd_params *p, const float *weights);
+
+/// The number of parts `b` was split into.
+int cdnnl_nhwc_bwd_parts(const cdnnl_nhwc_bwd *b);
+
+/// The implementation: oneDNN's name for its first primitive (e.g. "jit_1x1:avx512_core"), or
+/// "gemm-col2im" / "gemm" (method 1).
+const char *cdnnl_nhwc_bwd_impl(const cdnnl_nhwc_bwd *b);
+
+/// Runs part `part` (0 ≤ part < parts; parts write disjoint elements of `dx` and may run
+/// concurrently): `dy` and `dx` are the whole NHWC tensors. Returns 0 on success, -1 on failure
+/// (dx is then unspecified).
+int cdnnl_nhwc_bwd_run(const cdnnl_nhwc_bwd *b, int part, const float *dy, float *dx);
+
+/// Frees everything `b` owns (NULL is allowed).
+void cdnnl_nhwc_bwd_destroy(cdnnl_nhwc_bwd *b);

@@ -107,6 +107,23 @@ int ck_maxpool2d(const float *x, float *y, const ck_conv_geom *g, int plane0, in
 int ck_maxpool2d_backward(const float *x, const float *dy, float *dx, const ck_conv_geom *g,
                           int plane0, int plane1);
 
+/// Max pooling of a channels-last (NHWC) tensor: `x` is `[N, H, W, C]` (`C = g->C`), `y` is
+/// `[N, OH, OW, C]`; computes the output rows `row0..<row1`, numbered `n * OH + oy`. The numbers
+/// of ``ck_maxpool2d`` (NaN wins, `-FLT_MAX` for a window without input taps or of -inf taps).
+/// When `argmax` is not NULL, also writes there (`[N, OH, OW, C]` elements of `argmax_bytes` =
+/// 1, 2 or 4 bytes, unsigned) each window's winner as its window offset `ki * KW + kj` — the
+/// element ``ck_maxpool2d_backward`` gives the gradient to (0 for a window without input taps).
+/// Returns 0, or -1 if scratch memory could not be allocated.
+int ck_maxpool2d_nhwc(const float *x, float *y, void *argmax, int argmax_bytes, const ck_conv_geom *g,
+                      long row0, long row1);
+
+/// The pullback of ``ck_maxpool2d_nhwc`` from its recorded argmax: writes (overwrites) the input
+/// gradient rows `row0..<row1` of `dx` (`[N, H, W, C]`, rows numbered `n * H + iy`): each
+/// element is the sum, in the order ``ck_maxpool2d_backward`` adds them, of the output gradients
+/// `dy` (`[N, OH, OW, C]`) of the windows it won (0 if none). Returns 0 or -1.
+int ck_maxpool2d_nhwc_backward(const float *dy, const void *argmax, int argmax_bytes, float *dx,
+                               const ck_conv_geom *g, long row0, long row1);
+
 #ifdef __cplusplus
 }
 #endif

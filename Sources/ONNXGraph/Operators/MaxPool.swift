@@ -24,7 +24,8 @@ struct MaxPoolOperator: DifferentiableOperator {
         columnMajor = order == 1
     }
 
-    private func geometry(_ shape: [Int]) throws -> (WindowAttributes.Window, Bool, [Int]) {
+    /// The resolved window, the effective ceil mode and the output shape for an input shape.
+    func geometry(_ shape: [Int]) throws -> (WindowAttributes.Window, Bool, [Int]) {
         let win = try window.resolve(spatial: Array(shape[2...]), kernel: window.kernelShape ?? [])
         // With SAME padding the output size is ceil(input / stride) whatever ceil_mode says.
         let ceil = window.autoPad == .notSet ? ceilMode : false

@@ -22,17 +22,22 @@ import TensorCore
 // a post-op after it, as in ResNet's `conv → Add → Relu`. For Lite0 the whole network from the
 // stem to the head convolution is one region: two conversions in total.
 //
+// A `MaxPool` may sit inside a region too (ResNet's stem: conv → Relu → MaxPool → layer1).
+//
 // ``ExecutionPlan/run(_:capturing:)`` (without a capture inside a region) and `profile` use the
-// region steps (``ExecutionPlan/inferenceSteps``). The forward part of a gradient pass uses
-// regions formed only among the steps before the first one it differentiates
-// (``ExecutionPlan/forwardSteps(capturing:differentiating:)``): Grad-CAM at the last feature map
-// runs the whole backbone in regions, an attribution to the input none. Partial runs
+// region steps (``ExecutionPlan/inferenceSteps``). A gradient pass
+// (``ExecutionPlan/gradientSteps(capturing:differentiating:targets:reverseRegions:)``) uses
+// inference regions among the steps before the first one it differentiates — Grad-CAM at the
+// last feature map runs the whole backbone in them — and regions with a pullback among the steps
+// it differentiates (ChannelsLastRegionReverse.swift): an attribution to the input runs forward
+// and backward in NHWC. Partial runs
 // (``ExecutionPlan/run(_:overriding:capturing:)``) and runs capturing a value that only exists
 // inside a region use the plain step list, unchanged. A region whose oneDNN call
 // fails at run time (out of memory) runs its member steps one by one instead.
 //
 // Off when oneDNN is (`CAMKIT_CONV_BACKEND=builtin`, or no oneDNN on the platform) and with
-// `CAMKIT_NHWC_REGIONS=0` (for comparisons).
+// `CAMKIT_NHWC_REGIONS=0` (for comparisons; `CAMKIT_NHWC_REVERSE=0` keeps only the regions with a
+// pullback out).
 
 /// One instruction of a region (values are indices into the region's value table).
 enum ChannelsLastInstruction: Sendable {
@@ -45,8 +50,21 @@ enum ChannelsLastInstruction: Sendable {
     case add(Int, Int, output: Int)
     /// An elementwise activation.
     case activation(FusedActivation, input: Int, output: Int)
+    /// Max pooling (without the ONNX `Indices` output).
+    case maxPool(ChannelsLastMaxPool, input: Int, output: Int)
     /// NHWC → NCHW: value `value` into the region step's output `output`.
     case exit(ChannelsLastConversion, value: Int, output: Int)
+}
+
+/// The window of a max pooling inside a region.
+struct ChannelsLastMaxPool: Sendable {
+    let kernel: (Int, Int)
+    let strides: (Int, Int)
+    let padding: Padding2D
+    let dilations: (Int, Int)
+    let ceilMode: Bool
+    /// The channels-last `[N, H, W, C]` input shape.
+    let inputShape: [Int]
 }
 
 /// A member step of a region, kept to run the region step by step if oneDNN fails.
@@ -73,13 +91,17 @@ struct ChannelsLastRegionOperator: ONNXOperator {
     let constants: [Int: Tensor]
     /// The first and last member node names and the number of convolutions (for profiles).
     let summary: String
+    /// What the region's pullback needs, for a region formed among the steps a reverse pass
+    /// differentiates (ChannelsLastRegionReverse.swift); `nil` for an inference region.
+    let reverse: ChannelsLastRegionReverse?
 
     init(node: Node, opset: Int) throws {
         throw OperatorError("channels-last regions are made by specialisation only")
     }
 
     init(instructions: [ChannelsLastInstruction], valueCount: Int, inputSlots: [Int], outputSlots: [Int],
-         members: [ChannelsLastRegionMember], constants: [Int: Tensor], summary: String) {
+         members: [ChannelsLastRegionMember], constants: [Int: Tensor], summary: String,
+         reverse: ChannelsLastRegionReverse? = nil) {
         self.instructions = instructions
         self.valueCount = valueCount
         self.inputSlots = inputSlots
@@ -87,6 +109,7 @@ struct ChannelsLastRegionOperator: ONNXOperator {
         self.members = members
         self.constants = constants
         self.summary = summary
+        self.reverse = reverse
         // Last reader of every value; a value nobody reads is freed right after it is written.
         var last = [Int](repeating: -1, count: valueCount)
         var written = [Int](repeating: -1, count: valueCount)
@@ -101,7 +124,7 @@ struct ChannelsLastRegionOperator: ONNXOperator {
                 last[a] = i
                 last[b] = i
                 written[y] = i
-            case .activation(_, let x, let y):
+            case .activation(_, let x, let y), .maxPool(_, let x, let y):
                 last[x] = i
                 written[y] = i
             case .exit(_, let v, _): last[v] = i
@@ -129,12 +152,14 @@ struct ChannelsLastRegionOperator: ONNXOperator {
     }
 
     func run(_ inputs: [Tensor?]) throws -> [Tensor] {
-        if let outputs = runChannelsLast(inputs) { return outputs }
+        var tape: ChannelsLastTape? = nil
+        if let outputs = runChannelsLast(inputs, recording: &tape) { return outputs }
         return try runMembers(inputs)
     }
 
-    /// The region in NHWC, or `nil` if a oneDNN call failed.
-    private func runChannelsLast(_ inputs: [Tensor?]) -> [Tensor]? {
+    /// The region in NHWC, or `nil` if a oneDNN call failed. With a `tape`, every value and
+    /// argmax the pullback reads is recorded in it.
+    func runChannelsLast(_ inputs: [Tensor?], recording tape: inout ChannelsLastTape?) -> [Tensor]? {
         var values = [Tensor?](repeating: nil, count: valueCount)
         var outputs = [Tensor?](repeating: nil, count: outputSlots.count)
         for (i, instruction) in instructions.enumerated() {
@@ -163,10 +188,18 @@ struct ChannelsLastRegionOperator: ONNXOperator {
                 case .relu: values[yv] = relu(x)
                 case .clip(let lo, let hi): values[yv] = clip(x, min: lo, max: hi)
                 }
+            case .maxPool(let pool, let xv, let yv):
+                guard let x = values[xv] else { return nil }
+                let (y, argmax) = channelsLastMaxPool2D(x, kernelSize: pool.kernel, strides: pool.strides,
+                                                        padding: pool.padding, dilations: pool.dilations,
+                                                        ceilMode: pool.ceilMode, recordingArgmax: tape != nil)
+                values[yv] = y
+                if let argmax { tape?.argmax[i] = argmax }
             case .exit(let conversion, let v, let k):
                 guard let x = values[v], let y = conversion(x) else { return nil }
                 outputs[k] = y
             }
+            if tape != nil, let reverse, let kept = reverse.keptValue[i] { tape?.values[kept] = values[kept] }
             for v in releases[i] { values[v] = nil }
         }
         let result = outputs.compactMap { $0 }
@@ -197,21 +230,32 @@ extension Specialiser {
         ProcessInfo.processInfo.environment["CAMKIT_NHWC_REGIONS"] != "0" && ChannelsLastConvolution.isAvailable
     }
 
+    /// Whether gradient passes form regions with a pullback among the steps they differentiate
+    /// (`CAMKIT_NHWC_REVERSE=0` turns them off, for comparisons).
+    static var channelsLastReverseEnabled: Bool {
+        ProcessInfo.processInfo.environment["CAMKIT_NHWC_REVERSE"] != "0"
+    }
+
     /// What a step can be inside a region.
     private enum RegionRole {
         case convolution(FusedConvOperator, x: Int, filter: Tensor, bias: Tensor?)
         case add(Int, Int)
         case activation(FusedActivation, x: Int)
+        case maxPool(ChannelsLastMaxPool, x: Int)
     }
 
     /// Replaces runs of convolutions (and the residual `Add`s and activations between them) by
     /// ``ChannelsLastRegionOperator`` steps; see this file's description.
     ///
-    /// - Parameter limit: only steps before this index may join a region (a gradient pass keeps
-    ///   the steps it differentiates out of regions).
+    /// - Parameters:
+    ///   - limit: steps before this index may join inference regions.
+    ///   - onPath: for a gradient pass, the steps it differentiates (none before `limit`): they may
+    ///     join regions with a pullback (ChannelsLastRegionReverse.swift), except those that
+    ///     compute one of the `targets`. No region mixes the two kinds.
     /// - Returns: the new step list, and the slots computed inside regions that are not visible
     ///   outside them (a run capturing one of them must use the plain step list).
-    func formChannelsLastRegions(_ steps: [RawStep], before limit: Int, slotInfos: [ValueInfo], outputSlots: Set<Int>,
+    func formChannelsLastRegions(_ steps: [RawStep], before limit: Int, differentiating onPath: [Bool]? = nil,
+                                 targets: Set<Int> = [], slotInfos: [ValueInfo], outputSlots: Set<Int>,
                                  preserved: Set<String>, slotNames: [String]) -> (steps: [RawStep], hidden: Set<Int>) {
         guard Specialiser.channelsLastRegionsEnabled else { return (steps, []) }
         var readers: [Int: Int] = [:]
@@ -249,9 +293,27 @@ extension Specialiser {
                       let a = activationOf(step, slotInfos: slotInfos) else { return nil }
                 return .activation(a, x: x)
             }
+            if let pool = step.op as? MaxPoolOperator, !pool.wantsIndices {
+                guard let x = step.inputs.first ?? nil, isActivation4D(x),
+                      let (window, ceil, _) = try? pool.geometry(slotInfos[x].shape) else { return nil }
+                return .maxPool(ChannelsLastMaxPool(
+                    kernel: window.kernel, strides: window.strides, padding: window.padding, dilations: window.dilations,
+                    ceilMode: ceil, inputShape: ChannelsLastConvolution.channelsLastShape(slotInfos[x].shape)), x: x)
+            }
             return nil
         }
-        let roles = steps.indices.map { $0 < limit ? role(steps[$0]) : nil }
+        let roles = steps.indices.map { i -> RegionRole? in
+            if i < limit { return role(steps[i]) }
+            guard let onPath, onPath[i],
+                  !steps[i].outputs.contains(where: { $0.map(targets.contains) ?? false }) else { return nil }
+            // Regions with a pullback take ReLU networks only: see ChannelsLastRegionReverse.swift
+            // for why Clip (ReLU6) activations keep the plain reverse pass.
+            switch role(steps[i]) {
+            case .convolution(let fused, _, _, _) where fused.activation != .none && fused.activation != .relu: return nil
+            case .activation(let activation, _) where activation != .relu: return nil
+            case let r: return r
+            }
+        }
 
         // Maximal runs of steps with a role, starting at a convolution; a run that fails to build
         // at a convolution is split there and its two sides tried again.
@@ -260,7 +322,7 @@ extension Specialiser {
         while i < steps.count {
             guard roles[i] != nil else { i += 1; continue }
             var j = i
-            while j < steps.count, roles[j] != nil { j += 1 }
+            while j < steps.count, roles[j] != nil, (j < limit) == (i < limit) { j += 1 }
             pending.append(i..<j)
             i = j
         }
@@ -274,7 +336,8 @@ extension Specialiser {
             let convCount = range.filter { if case .convolution = roles[$0] { return true } else { return false } }.count
             guard convCount >= 2 else { continue }
             switch buildRegion(range, steps: steps, roles: roles, readers: readers, slotInfos: slotInfos,
-                               outputSlots: outputSlots, preserved: preserved, slotNames: slotNames) {
+                               outputSlots: outputSlots, preserved: preserved, slotNames: slotNames,
+                               differentiable: range.lowerBound >= limit) {
             case .success(let region):
                 built.append((range, region.step, region.hidden))
             case .failure(let refusal):
@@ -301,10 +364,10 @@ extension Specialiser {
     private struct RegionRefusal: Error { let step: Int }
 
     /// Builds the region of `range` (steps with roles, the first a convolution), or names the
-    /// convolution oneDNN refused.
+    /// convolution oneDNN refused. A `differentiable` region also gets what its pullback needs.
     private func buildRegion(_ range: Range<Int>, steps: [RawStep], roles: [RegionRole?], readers: [Int: Int],
                              slotInfos: [ValueInfo], outputSlots: Set<Int>, preserved: Set<String>,
-                             slotNames: [String]) -> Swift.Result<(step: RawStep, hidden: Set<Int>), RegionRefusal> {
+                             slotNames: [String], differentiable: Bool) -> Swift.Result<(step: RawStep, hidden: Set<Int>), RegionRefusal> {
         var producerIndex: [Int: Int] = [:]  // slot → step index, for the members' outputs
         for k in range { for case let s? in steps[k].outputs { producerIndex[s] = k } }
         // Values read outside the region (or kept observable) must be converted back.
@@ -327,7 +390,10 @@ extension Specialiser {
             guard case .add(let a, let b) = roles[k], let y = steps[k].outputs[0] else { continue }
             var best: (conv: Int, residual: Int)? = nil
             for (v, u) in [(a, b), (b, a)] {
-                guard let c = producerIndex[v], case .convolution = roles[c], sums[c] == nil, fusible(v) else { continue }
+                // With a pullback, only after a convolution without its own activation (whose
+                // derivative would need the value before the sum).
+                guard let c = producerIndex[v], case .convolution(let fused, _, _, _) = roles[c],
+                      !(differentiable && fused.activation != .none), sums[c] == nil, fusible(v) else { continue }
                 if let pu = producerIndex[u], pu >= c { continue }
                 if best.map({ c > $0.conv }) ?? true { best = (c, u) }
             }
@@ -355,6 +421,9 @@ extension Specialiser {
         }
         var outputSlotsOfRegion: [Int] = []
         var entries: [ChannelsLastInstruction] = []
+        // The pullback's parts, by index into `instructions` (offset by the entries at the end).
+        var reverseConvolutions: [Int: ChannelsLastRegionReverse.Convolution] = [:]
+        var keptValue: [Int: Int] = [:]
         func read(_ s: Int) -> Int? {
             if valueOf[s] == nil && producerIndex[s] == nil {
                 guard let conversion = ChannelsLastConversion(shape: slotInfos[s].shape, toChannelsLast: true) else { return nil }
@@ -392,6 +461,15 @@ extension Specialiser {
                     r = rv
                 }
                 let out = sum?.output ?? y
+                if differentiable {
+                    guard let gradient = ChannelsLastConvolutionGradient(
+                        inputShape: inputShape, filter: filter, strides: window.strides, padding: window.padding,
+                        dilations: window.dilations, groups: fused.conv.group)
+                    else { return .failure(RegionRefusal(step: k)) }
+                    let activation = sum?.post ?? fused.activation
+                    reverseConvolutions[instructions.count] = .init(gradient: gradient, activation: activation)
+                    if activation != .none { keptValue[instructions.count] = value(out) }
+                }
                 instructions.append(.convolution(conv, input: x, output: value(out), residual: r))
                 guard wrote(out) else { return .failure(RegionRefusal(step: k)) }
             case .add(let a, let b):
@@ -400,7 +478,12 @@ extension Specialiser {
                 guard wrote(y) else { return .failure(RegionRefusal(step: k)) }
             case .activation(let activation, let xs):
                 guard let x = read(xs) else { return .failure(RegionRefusal(step: k)) }
+                if differentiable && activation != .none { keptValue[instructions.count] = value(y) }
                 instructions.append(.activation(activation, input: x, output: value(y)))
+                guard wrote(y) else { return .failure(RegionRefusal(step: k)) }
+            case .maxPool(let pool, let xs):
+                guard let x = read(xs) else { return .failure(RegionRefusal(step: k)) }
+                instructions.append(.maxPool(pool, input: x, output: value(y)))
                 guard wrote(y) else { return .failure(RegionRefusal(step: k)) }
             }
         }
@@ -414,10 +497,23 @@ extension Specialiser {
         let convolutions = range.filter { if case .convolution = roles[$0] { return true } else { return false } }.count
         let firstName = graph.nodes[steps[range.lowerBound].nodeIndex].name
         let lastName = graph.nodes[steps[range.upperBound - 1].nodeIndex].name
+        var reverse: ChannelsLastRegionReverse? = nil
+        if differentiable {
+            let shift = entries.count
+            let inputConversions = inputSlots.compactMap { ChannelsLastConversion(shape: slotInfos[$0].shape, toChannelsLast: false) }
+            let outputConversions = outputSlotsOfRegion.compactMap { ChannelsLastConversion(shape: slotInfos[$0].shape, toChannelsLast: true) }
+            guard inputConversions.count == inputSlots.count, outputConversions.count == outputSlotsOfRegion.count
+            else { return .failure(RegionRefusal(step: range.lowerBound)) }
+            reverse = ChannelsLastRegionReverse(
+                convolutions: Dictionary(uniqueKeysWithValues: reverseConvolutions.map { ($0.key + shift, $0.value) }),
+                inputGradientConversions: inputConversions, outputGradientConversions: outputConversions,
+                keptValue: Dictionary(uniqueKeysWithValues: keptValue.map { ($0.key + shift, $0.value) }))
+        }
         let op = ChannelsLastRegionOperator(
             instructions: entries + instructions, valueCount: valueOf.count, inputSlots: inputSlots,
             outputSlots: outputSlotsOfRegion, members: members, constants: constants,
-            summary: "\(firstName) … \(lastName) (\(convolutions) convolutions, \(range.count) steps)")
+            summary: "\(firstName) … \(lastName) (\(convolutions) convolutions, \(range.count) steps)",
+            reverse: reverse)
         let step: RawStep = (steps[range.lowerBound].nodeIndex, op, inputSlots.map { Optional($0) }, outputSlotsOfRegion.map { Optional($0) })
         return .success((step, hidden))
     }
@@ -446,23 +542,37 @@ struct ChannelsLastSteps: Sendable {
     let hidden: Set<Int>
 }
 
+/// What a channels-last step list was made for: inference regions among the steps before
+/// `limit`, and for a gradient pass regions with a pullback among the differentiated steps.
+struct ChannelsLastKey: Hashable, Sendable {
+    let limit: Int
+    let onPath: [Bool]?
+    let targets: [Int]
+}
+
 extension ExecutionPlan {
     /// The step list with channels-last regions formed among the steps before `limit`
-    /// (``steps`` itself when none formed), made on first use for each limit: the reverse pass
-    /// to the input and partial runs never need one, so they do not pay for its oneDNN primitives
-    /// (JIT compilation, a second copy of the filters).
+    /// (``steps`` itself when none formed), made on first use for each limit: partial runs never
+    /// need one, so they do not pay for its oneDNN primitives (JIT compilation, a second copy of
+    /// the filters).
     func channelsLastSteps(before limit: Int) -> ChannelsLastSteps {
+        channelsLastSteps(ChannelsLastKey(limit: limit, onPath: nil, targets: []))
+    }
+
+    /// The step list for `key`, made on first use.
+    private func channelsLastSteps(_ key: ChannelsLastKey) -> ChannelsLastSteps {
         channelsLastState.withLock { cache in
-            if let made = cache[limit] { return made }
+            if let made = cache[key] { return made }
             let raw: [Specialiser.RawStep] = steps.map { ($0.nodeIndex, $0.op, $0.inputs, $0.outputs) }
             let specialiser = Specialiser(graph: graph, inputShapes: inputShapes, preserved: preserved)
-            let regions = specialiser.formChannelsLastRegions(raw, before: limit, slotInfos: slotInfos,
+            let regions = specialiser.formChannelsLastRegions(raw, before: key.limit, differentiating: key.onPath,
+                                                              targets: Set(key.targets), slotInfos: slotInfos,
                                                               outputSlots: Set(outputSlots), preserved: preserved,
                                                               slotNames: slotNames)
             let made = regions.hidden.isEmpty && regions.steps.count == raw.count
                 ? ChannelsLastSteps(steps: steps, hidden: [])
                 : ChannelsLastSteps(steps: Specialiser.steps(regions.steps, keeping: Set(outputSlots)), hidden: regions.hidden)
-            cache[limit] = made
+            cache[key] = made
             return made
         }
     }
@@ -471,19 +581,34 @@ extension ExecutionPlan {
     var inferenceSteps: [Step] { channelsLastSteps(before: steps.count).steps }
 
     /// The step list a forward pass runs: the one with channels-last regions unless a captured
-    /// value lies inside a region. In the forward part of a gradient pass (`onPath` marks the
-    /// plain steps the reverse pass differentiates) regions are formed only among the steps before
-    /// the first differentiated one, so that every value a pullback reads exists (values read
-    /// after a region are converted back by it, as for any reader outside); with fewer than two
-    /// convolutions there (an attribution to the input) the plain list is kept and no region is
-    /// made.
-    func forwardSteps(capturing captureSlots: [Int], differentiating onPath: [Bool]?) -> [Step] {
-        let limit = onPath?.firstIndex(of: true) ?? steps.count
-        if onPath != nil {
-            let convolutions = steps[..<limit].lazy.filter { $0.op is FusedConvOperator || $0.op is ConvOperator }
-            guard convolutions.prefix(2).count == 2 else { return steps }
-        }
-        let regions = channelsLastSteps(before: limit)
+    /// value lies inside a region.
+    func forwardSteps(capturing captureSlots: [Int]) -> [Step] {
+        let regions = channelsLastSteps(before: steps.count)
         return captureSlots.contains(where: regions.hidden.contains) ? steps : regions.steps
+    }
+
+    /// The step list a gradient pass runs and the steps of it that the reverse pass
+    /// differentiates. `onPath` marks the plain steps differentiated for `targets`. Inference
+    /// regions form among the steps before the first differentiated one (values read after a
+    /// region are converted back by it, as for any reader outside), regions with a pullback
+    /// among the differentiated steps (ChannelsLastRegionReverse.swift) unless `reverseRegions`
+    /// is false, a target is a constant (a weight), or `CAMKIT_NHWC_REVERSE=0`. The plain list is
+    /// kept when a captured value lies inside a region.
+    func gradientSteps(capturing captureSlots: [Int], differentiating onPath: [Bool], targets: [Int],
+                       reverseRegions: Bool) -> (steps: [Step], onPath: [Bool]) {
+        let limit = onPath.firstIndex(of: true) ?? steps.count
+        let withReverse = reverseRegions && Specialiser.channelsLastReverseEnabled
+            && !targets.contains { slotInfos[$0].constant != nil }
+        let regions = channelsLastSteps(ChannelsLastKey(limit: limit, onPath: withReverse ? onPath : nil,
+                                                        targets: withReverse ? targets.sorted() : []))
+        guard !captureSlots.contains(where: regions.hidden.contains) else { return (steps, onPath) }
+        if regions.steps.count == steps.count { return (steps, onPath) }
+        var dependent = Set(targets)
+        let path = regions.steps.map { step -> Bool in
+            guard step.inputs.contains(where: { $0.map(dependent.contains) ?? false }) else { return false }
+            for case let s? in step.outputs { dependent.insert(s) }
+            return true
+        }
+        return (regions.steps, path)
     }
 }

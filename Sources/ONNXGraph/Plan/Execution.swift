@@ -9,6 +9,8 @@ public struct ForwardResult: Sendable {
     public var captures: [String: Tensor]
     /// Every value the pass kept for a reverse pass, by slot (empty unless requested).
     var retained: [Tensor?]
+    /// What each channels-last region with a pullback recorded, by step index (see `retained`).
+    var tapes: [Int: ChannelsLastTape] = [:]
 }
 
 extension ExecutionPlan {
@@ -70,10 +72,10 @@ extension ExecutionPlan {
         }
     }
 
-    /// The forward pass. `retainAll` keeps every value (for a reverse pass); `onPath`, given with
-    /// it, marks the steps the reverse pass will differentiate, so that the others may run in
-    /// channels-last regions (``forwardSteps(capturing:differentiating:)``).
-    func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool, onPath: [Bool]? = nil,
+    /// The forward pass. `retainAll` keeps every value (for a reverse pass), and the tapes of the
+    /// regions with a pullback; `stepList` replaces the plan's choice of steps
+    /// (``forwardSteps(capturing:)``, or the plain ``steps`` when retaining).
+    func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool, stepList: [Step]? = nil,
                  timing: ((Step, UInt64) -> Void)? = nil) throws -> ForwardResult {
         guard inputs.count == inputSlots.count else {
             throw ONNXGraphError.inputCountMismatch(expected: graph.inputs.map(\.name), got: inputs.count)
@@ -102,14 +104,23 @@ extension ExecutionPlan {
         }
         let captureSlots = try capturing.map { try slot(of: $0) }
         let keep = Set(captureSlots)
-        let plan = retainAll && onPath == nil ? steps : forwardSteps(capturing: captureSlots, differentiating: onPath)
-        for step in plan {
+        let plan = stepList ?? (retainAll ? steps : forwardSteps(capturing: captureSlots))
+        var tapes: [Int: ChannelsLastTape] = [:]
+        for (index, step) in plan.enumerated() {
             let args = step.inputs.map { $0.flatMap { slots[$0] } }
             let node = graph.nodes[step.nodeIndex]
-            let results: [Tensor]
+            var results: [Tensor]
             let start = timing == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
-                results = try step.op.run(args)
+                if retainAll, let region = step.op as? ChannelsLastRegionOperator, region.reverse != nil {
+                    guard let (outputs, tape) = region.runRecording(args) else {
+                        throw OperatorError("oneDNN failed in the channels-last region \(region.summary) (out of memory?): lower the batch size")
+                    }
+                    results = outputs
+                    tapes[index] = tape
+                } else {
+                    results = try step.op.run(args)
+                }
                 if let timing { timing(step, DispatchTime.now().uptimeNanoseconds - start) }
             } catch let error as OperatorError {
                 throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType, reason: error.message)
@@ -130,7 +141,7 @@ extension ExecutionPlan {
             }
             outputs.append(t)
         }
-        return ForwardResult(outputs: outputs, captures: captures, retained: retainAll ? slots : [])
+        return ForwardResult(outputs: outputs, captures: captures, retained: retainAll ? slots : [], tapes: tapes)
     }
 }
 

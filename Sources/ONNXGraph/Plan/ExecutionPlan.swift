@@ -60,7 +60,7 @@ public final class ExecutionPlan: Sendable {
     let steps: [Step]
     /// `steps` with runs of convolutions merged into channels-last regions, made on the first run
     /// that can use them, by the index before which regions may form (ChannelsLastRegions.swift).
-    let channelsLastState = Mutex<[Int: ChannelsLastSteps]>([:])
+    let channelsLastState = Mutex<[ChannelsLastKey: ChannelsLastSteps]>([:])
     /// Name → slot for every value the plan knows (computed, folded or initializer).
     let slotOfValue: [String: Int]
     /// The name, shape and dtype of each slot.

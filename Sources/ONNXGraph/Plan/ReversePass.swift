@@ -31,7 +31,8 @@ extension ExecutionPlan {
         context: PullbackContext = PullbackContext(),
         seed: ([Tensor]) throws -> [Tensor?]
     ) throws -> GradientResult {
-        try reversePass(inputs, capturing: capturing, withRespectTo: values, context: context) { forward in
+        try reversePass(inputs, capturing: capturing, withRespectTo: values, context: context,
+                        reverseRegions: true) { forward in
             let seeds = try seed(forward.outputs)
             guard seeds.count == outputSlots.count else {
                 throw ONNXGraphError.invalidNode(name: "reverse pass", opType: "seed",
@@ -67,7 +68,9 @@ extension ExecutionPlan {
         context: PullbackContext = PullbackContext(),
         seeding: (ForwardResult) throws -> [String: Tensor]
     ) throws -> GradientResult {
-        try reversePass(inputs, capturing: capturing, withRespectTo: values, context: context) { forward in
+        // Seeds may lie on any value, so no region with a pullback hides one.
+        try reversePass(inputs, capturing: capturing, withRespectTo: values, context: context,
+                        reverseRegions: false) { forward in
             try seeding(forward).sorted { $0.key < $1.key }.map { name, gradient in
                 let s = try slot(of: name)
                 guard gradient.shape == slotInfos[s].shape, gradient.dtype == .float32 else {
@@ -96,20 +99,28 @@ extension ExecutionPlan {
 
     /// The shared reverse pass: forward with every value retained, seeds from `seeds` (slot,
     /// gradient) accumulated, then the pullbacks of the steps on a path from `values`, in reverse.
+    /// `reverseRegions`: whether the differentiated steps may run in channels-last regions with a
+    /// pullback (ChannelsLastRegionReverse.swift), which hide their inner values.
     private func reversePass(
         _ inputs: [Tensor], capturing: [String], withRespectTo values: [String], context: PullbackContext,
-        seeds: (ForwardResult) throws -> [(slot: Int, gradient: Tensor)]
+        reverseRegions: Bool, seeds: (ForwardResult) throws -> [(slot: Int, gradient: Tensor)]
     ) throws -> GradientResult {
         let targets = try values.map { try slot(of: $0) }
-        // Only the steps that depend on a target need a pullback (the others may run in
-        // channels-last regions in the forward part).
-        let (onPath, dependent) = differentiatedSteps(from: targets)
+        let captureSlots = try capturing.map { try slot(of: $0) }
+        // Only the steps that depend on a target need a pullback; the others may run in
+        // channels-last inference regions in the forward part, the differentiated ones in regions
+        // with a pullback.
+        let (plainOnPath, dependent) = differentiatedSteps(from: targets)
+        let (steps, onPath) = gradientSteps(capturing: captureSlots, differentiating: plainOnPath, targets: targets,
+                                            reverseRegions: reverseRegions)
 
         let clock = ContinuousClock()
         let forwardStart = clock.now
-        var forward = try execute(inputs, capturing: capturing, retainAll: true, onPath: onPath)
+        var forward = try execute(inputs, capturing: capturing, retainAll: true, stepList: steps)
         var slots = forward.retained
-        forward.retained = []  // `slots` holds the only references: values are dropped below
+        var tapes = forward.tapes
+        forward.retained = []  // `slots` and `tapes` hold the only references: values are dropped below
+        forward.tapes = [:]
 
         // Each retained value is dropped once the last step (in reverse order) that reads it has
         // been differentiated — values no pullback reads right away — so their buffers return to
@@ -135,19 +146,30 @@ extension ExecutionPlan {
             let outGrads = step.outputs.map { $0.flatMap { grads[$0] } }
             guard outGrads.contains(where: { $0 != nil }) else { continue }
             let node = graph.nodes[step.nodeIndex]
-            guard let op = step.op as? any DifferentiableOperator else {
-                throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType,
-                                                 reason: "CAMKit has no gradient for \(node.opType) yet, and it lies between the requested layer and the output")
-            }
             let needed = step.inputs.map { $0.map { dependent.contains($0) && slotInfos[$0].dtype == .float32 } ?? false }
-            let ins = step.inputs.map { $0.flatMap { slots[$0] } }
-            let outs = step.outputs.map { $0.flatMap { slots[$0] } ?? Tensor(zeros: []) }
             let inGrads: [Tensor?]
-            do {
-                inGrads = try op.pullback(inputs: ins, outputs: outs, outputGradients: outGrads, needed: needed,
-                                          context: context)
-            } catch let error as OperatorError {
-                throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType, reason: error.message)
+            if let region = step.op as? ChannelsLastRegionOperator {
+                guard let tape = tapes.removeValue(forKey: i),
+                      let g = region.pullback(tape: tape, outputGradients: outGrads, needed: needed,
+                                              reluRule: ReLUGradientRule(context.reluRule))
+                else {
+                    throw ONNXGraphError.invalidNode(name: region.summary, opType: "ChannelsLastRegion",
+                                                     reason: "oneDNN failed in the reverse pass (out of memory?): lower the batch size")
+                }
+                inGrads = g
+            } else {
+                guard let op = step.op as? any DifferentiableOperator else {
+                    throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType,
+                                                     reason: "CAMKit has no gradient for \(node.opType) yet, and it lies between the requested layer and the output")
+                }
+                let ins = step.inputs.map { $0.flatMap { slots[$0] } }
+                let outs = step.outputs.map { $0.flatMap { slots[$0] } ?? Tensor(zeros: []) }
+                do {
+                    inGrads = try op.pullback(inputs: ins, outputs: outs, outputGradients: outGrads, needed: needed,
+                                              context: context)
+                } catch let error as OperatorError {
+                    throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType, reason: error.message)
+                }
             }
             for (k, s) in step.inputs.enumerated() {
                 guard let s, needed[k], k < inGrads.count, let g = inGrads[k] else { continue }
@@ -184,20 +206,12 @@ extension ExecutionPlan {
 
 /// Adds `gradient` into an accumulator slot (taking it as is when the slot is empty; in place,
 /// split over the worker threads, when it is not).
-private func accumulate(_ gradient: Tensor, into slot: inout Tensor?) {
+func accumulate(_ gradient: Tensor, into slot: inout Tensor?) {
     guard var total = slot else {
         slot = gradient
         return
     }
-    slot = nil
-    precondition(total.shape == gradient.shape, "gradient shapes \(total.shape) and \(gradient.shape) differ")
-    total.withUnsafeMutableBufferPointer { t in
-        gradient.withUnsafeBufferPointer { g in
-            guard let tp = t.baseAddress, let gp = g.baseAddress else { return }
-            parallelFor(t.count, minimumChunk: 1 << 16) { range in
-                for i in range { tp[i] += gp[i] }
-            }
-        }
-    }
+    slot = nil  // `total` is now the only reference: summed in place
+    accumulate(gradient, into: &total)
     slot = total
 }

@@ -210,3 +210,43 @@ public func clipBoundsPullback(_ grad: Tensor, input x: Tensor, min lower: Float
     let above = zipElements(grad, x, Float.self, Float.self, to: .float32, Float.self) { zipLoop($0, $1, $2, $3) { g, v in (v < lo ? lo : v) > hi ? g : 0 } }
     return (below.summed(toShape: []).scalar, above.summed(toShape: []).scalar)
 }
+
+// MARK: - In-place pullbacks from the output (reverse passes in channels-last regions)
+
+/// The gradient rule for ReLU in ``activationPullback(_:output:activation:reluRule:)``: the true
+/// derivative, guided backpropagation or deconvnet (see this file's description).
+public enum ReLUGradientRule: Sendable, Equatable {
+    case standard, guided, deconvnet
+}
+
+/// Replaces `grad` (in place, split over the worker threads) by the gradient through `activation`
+/// computed from the activation's *output* `y`, the same numbers as ``reluPullback(_:input:)``
+/// (and its guided and deconvnet variants, by `reluRule`) or
+/// ``clipPullback(_:output:min:max:)``: `y > 0` exactly where `x > 0`, and `lo < y < hi`
+/// exactly where `lo < x < hi`. `.none` leaves `grad` unchanged. The layout does not matter
+/// (elementwise). Float32.
+/// - Precondition: `grad` and `y` have the same shape.
+public func activationPullback(_ grad: inout Tensor, output y: Tensor, activation: FusedActivation,
+                               reluRule: ReLUGradientRule = .standard) {
+    precondition(grad.shape == y.shape, "activationPullback: gradient \(grad.shape), output \(y.shape)")
+    if activation == .none { return }
+    grad.withUnsafeMutableBufferPointer { g in
+        y.withUnsafeBufferPointer { v in
+            guard let gp = g.baseAddress, let vp = v.baseAddress else { return }
+            parallelFor(g.count, minimumChunk: 1 << 15) { range in
+                // Unconditional loads and a select, so that the loops vectorise.
+                switch activation {
+                case .none: break
+                case .relu:
+                    switch reluRule {
+                    case .standard: for i in range { let g = gp[i], v = vp[i]; gp[i] = v > 0 ? g : 0 }
+                    case .guided: for i in range { let g = gp[i], v = vp[i]; gp[i] = v > 0 && g > 0 ? g : 0 }
+                    case .deconvnet: for i in range { let g = gp[i]; gp[i] = g > 0 ? g : 0 }
+                    }
+                case .clip(let lo, let hi):
+                    for i in range { let g = gp[i], v = vp[i]; gp[i] = v > lo && v < hi ? g : 0 }
+                }
+            }
+        }
+    }
+}

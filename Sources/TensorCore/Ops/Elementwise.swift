@@ -482,3 +482,21 @@ func saturatingInt64(_ v: Double) -> Int64 {
     // 2^63 is exactly representable; every Double in [−2^63, 2^63) converts without trapping.
     (v.isNaN || v >= 9_223_372_036_854_775_808.0 || v < -9_223_372_036_854_775_808.0) ? Int64.min : Int64(v)
 }
+
+// MARK: - Accumulation
+
+/// `total += x` in place (same shapes, Float32), split over the worker threads: the gradient
+/// accumulation of reverse passes. When `total`'s storage is shared it is copied first.
+/// - Precondition: same shape, Float32.
+public func accumulate(_ x: Tensor, into total: inout Tensor) {
+    precondition(total.shape == x.shape && total.dtype == .float32 && x.dtype == .float32,
+                 "accumulate: \(x.shape) (\(x.dtype)) into \(total.shape) (\(total.dtype))")
+    total.withUnsafeMutableBufferPointer { t in
+        x.withUnsafeBufferPointer { g in
+            guard let tp = t.baseAddress, let gp = g.baseAddress else { return }
+            parallelFor(t.count, minimumChunk: 1 << 16) { range in
+                for i in range { tp[i] += gp[i] }
+            }
+        }
+    }
+}
