@@ -11,7 +11,8 @@ Input 1×3×224×224, the top prediction explained.
 
 Methods, the same work on both sides:
   ig          Captum IntegratedGradients(n_steps=50, method="gausslegendre", baselines=0,
-              internal_batch_size=--batch)                 vs  camkit benchmark --attribution ig --steps 50
+              internal_batch_size=--batch, return_convergence_delta=True: the completeness error CAMKit
+              always reports)                              vs  camkit benchmark --attribution ig --steps 50
   smoothgrad  Captum NoiseTunnel(Saliency).attribute(nt_type="smoothgrad", nt_samples=50, stdevs=0.15,
               nt_samples_batch_size=--batch)               vs  camkit benchmark --attribution smoothgrad --samples 50
 In both tools --batch rows go through the network per pass (CAMKit: AttributionOptions.batchSize).
@@ -51,8 +52,10 @@ def reference_child(model_name, method, runs, warmup, threads, batch):
     at_load = rss_mb()
     if method == "ig":
         ig = IntegratedGradients(model)
+        # return_convergence_delta: Captum's completeness check (f(x) and f(baseline)), which CAMKit
+        # always reports.
         run = lambda: ig.attribute(x, baselines=0.0, target=target, n_steps=STEPS, method="gausslegendre",
-                                   internal_batch_size=batch)
+                                   internal_batch_size=batch, return_convergence_delta=True)
     elif method == "smoothgrad":
         nt = NoiseTunnel(Saliency(model))
         run = lambda: nt.attribute(x, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=0.15, target=target,

@@ -38,7 +38,14 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline
     convenience init(copying other: TensorStorage) {
         self.init(byteCount: other.byteCount)
-        pointer.copyMemory(from: other.pointer, byteCount: other.byteCount)
+        // Large copies (copy-on-write of activations) split over the worker threads: one thread
+        // does not reach the memory bandwidth.
+        let to = UncheckedSendable(pointer), from = UncheckedSendable(other.pointer)
+        let blocks = (other.byteCount + 4095) / 4096, byteCount = other.byteCount
+        parallelFor(blocks, minimumChunk: 256) { range in
+            let start = range.lowerBound * 4096, end = min(range.upperBound * 4096, byteCount)
+            (to.value + start).copyMemory(from: from.value + start, byteCount: end - start)
+        }
     }
 
     deinit {
