@@ -430,12 +430,62 @@ int cdnnl_conv_backward_data(const cdnnl_conv *c, const float *dy, float *dx) {
 // descriptor and a pointer offset. Each part is a single-threaded primitive (`omp_set_num_threads(1)`);
 // the caller runs the parts on its own threads.
 
-typedef struct cdnnl_nhwc_part_ {
+/// A channels-last primitive (a forward part or a backward-data kind) and its filter.
+typedef struct cdnnl_nhwc_primitive_ {
     dnnl_primitive_t conv;
-    dnnl_memory_desc_t src_md, dst_md, weights_md, scratchpad_md;
+    dnnl_memory_desc_t weights_md, scratchpad_md;
     void *weights;          // in the primitive's layout; owned when owns_weights
     int owns_weights;
-    size_t x_offset, y_offset, scratchpad_bytes;
+    size_t scratchpad_bytes;
+} cdnnl_nhwc_primitive_;
+
+static void cdnnl_nhwc_primitive_destroy_(cdnnl_nhwc_primitive_ *p) {
+    if (p->conv) dnnl_primitive_destroy(p->conv);
+    if (p->owns_weights) free(p->weights);
+}
+
+/// Completes `p` from `pd`: refuses oneDNN's reference kernels (far too slow) and activation
+/// layouts other than `in_md` (what it reads, `in_query`) and `out_md` (what it writes), makes the
+/// primitive, and takes `share`'s filter when the layouts agree, else reorders `weights` (in
+/// `w_user`) into its own. Names the implementation in `impl` when given. Returns 0 on success.
+static int cdnnl_nhwc_primitive_init_(cdnnl_nhwc_primitive_ *p, const_dnnl_primitive_desc_t pd,
+                                      dnnl_query_t in_query, const dnnl_memory_desc_t *in_md,
+                                      dnnl_query_t out_query, const dnnl_memory_desc_t *out_md,
+                                      const dnnl_memory_desc_t *w_user, const float *weights,
+                                      const cdnnl_nhwc_primitive_ *share, char *impl, size_t impl_size) {
+    const char *name = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
+    if (!name || strncmp(name, "ref", 3) == 0) return -1;
+    if (impl) { strncpy(impl, name, impl_size - 1); impl[impl_size - 1] = 0; }
+    if (!dnnl_memory_desc_equal(dnnl_primitive_desc_query_md(pd, in_query, 0), in_md)) return -1;
+    if (!dnnl_memory_desc_equal(dnnl_primitive_desc_query_md(pd, out_query, 0), out_md)) return -1;
+    p->weights_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    p->scratchpad_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    p->scratchpad_bytes = dnnl_memory_desc_get_size(&p->scratchpad_md);
+    if (dnnl_primitive_create(&p->conv, pd) != dnnl_success) { p->conv = NULL; return -1; }
+    if (share && dnnl_memory_desc_equal(&share->weights_md, &p->weights_md)) {
+        p->weights = share->weights;
+        p->owns_weights = 0;
+        return 0;
+    }
+    p->weights = cdnnl_alloc_(dnnl_memory_desc_get_size(&p->weights_md));
+    p->owns_weights = 1;
+    if (!p->weights) return -1;
+    if (dnnl_memory_desc_equal(&p->weights_md, w_user)) {
+        memcpy(p->weights, weights, dnnl_memory_desc_get_size(w_user));
+        return 0;
+    }
+    dnnl_primitive_t wr = cdnnl_reorder_(w_user, &p->weights_md);
+    int status = wr && cdnnl_run_reorder_(wr, w_user, weights, &p->weights_md, p->weights) == 0 ? 0 : -1;
+    if (status == 0) dnnl_stream_wait(cdnnl_stream_);
+    if (wr) dnnl_primitive_destroy(wr);
+    return status;
+}
+
+typedef struct cdnnl_nhwc_part_ {
+    cdnnl_nhwc_primitive_ prim;
+    dnnl_memory_desc_t src_md, dst_md;
+    size_t x_offset, y_offset;
 } cdnnl_nhwc_part_;
 
 struct cdnnl_nhwc_conv {
@@ -450,8 +500,7 @@ void cdnnl_nhwc_conv_destroy(cdnnl_nhwc_conv *c) {
     if (!c) return;
     if (c->parts) {
         for (int i = 0; i < c->nparts; i++) {
-            if (c->parts[i].conv) dnnl_primitive_destroy(c->parts[i].conv);
-            if (c->parts[i].owns_weights) free(c->parts[i].weights);
+            cdnnl_nhwc_primitive_destroy_(&c->parts[i].prim);
         }
         free(c->parts);
     }
@@ -489,8 +538,6 @@ static int cdnnl_nhwc_part_init_(cdnnl_nhwc_part_ *part, const cdnnl_nhwc_conv_p
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t ops = NULL;
-    dnnl_primitive_t wr = NULL;
-    const dnnl_memory_desc_t *m;
     int status = -1;
 #define CDNNL_TRY(call) do { if ((call) != dnnl_success) goto done; } while (0)
     CDNNL_TRY(dnnl_memory_desc_init_by_tag(&part->src_md, 4, src_dims, dnnl_f32, dnnl_nhwc));
@@ -518,36 +565,10 @@ static int cdnnl_nhwc_part_init_(cdnnl_nhwc_part_ *part, const cdnnl_nhwc_conv_p
         CDNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, ops));
     }
     CDNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, cdnnl_engine_, NULL));
-    const char *name = NULL;
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
-    if (!name || strncmp(name, "ref", 3) == 0) goto done;   // reference kernels: far too slow
-    if (impl) { strncpy(impl, name, impl_size - 1); impl[impl_size - 1] = 0; }
-    m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    if (!dnnl_memory_desc_equal(m, &part->src_md)) goto done;
-    m = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    if (!dnnl_memory_desc_equal(m, &part->dst_md)) goto done;
-    m = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0); part->weights_md = *m;
-    m = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0); part->scratchpad_md = *m;
-    part->scratchpad_bytes = dnnl_memory_desc_get_size(&part->scratchpad_md);
-    CDNNL_TRY(dnnl_primitive_create(&part->conv, pd));
-    if (share && dnnl_memory_desc_equal(&share->weights_md, &part->weights_md)) {
-        part->weights = share->weights;
-        part->owns_weights = 0;
-    } else {
-        part->weights = cdnnl_alloc_(dnnl_memory_desc_get_size(&part->weights_md));
-        part->owns_weights = 1;
-        if (!part->weights) goto done;
-        if (dnnl_memory_desc_equal(&part->weights_md, &w_user)) {
-            memcpy(part->weights, weights, dnnl_memory_desc_get_size(&w_user));
-        } else {
-            if (!(wr = cdnnl_reorder_(&w_user, &part->weights_md))) goto done;
-            if (cdnnl_run_reorder_(wr, &w_user, weights, &part->weights_md, part->weights) != 0) goto done;
-            dnnl_stream_wait(cdnnl_stream_);
-        }
-    }
+    if (cdnnl_nhwc_primitive_init_(&part->prim, pd, dnnl_query_src_md, &part->src_md, dnnl_query_dst_md, &part->dst_md,
+                                   &w_user, weights, share ? &share->prim : NULL, impl, impl_size) != 0) goto done;
     status = 0;
 done:
-    if (wr) dnnl_primitive_destroy(wr);
     if (ops) dnnl_post_ops_destroy(ops);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (pd) dnnl_primitive_desc_destroy(pd);
@@ -617,19 +638,20 @@ const char *cdnnl_nhwc_conv_impl(const cdnnl_nhwc_conv *c) { return c->impl; }
 int cdnnl_nhwc_conv_forward(const cdnnl_nhwc_conv *c, int part, const float *x, float *y) {
     if (part < 0 || part >= c->nparts) return -1;
     const cdnnl_nhwc_part_ *p = &c->parts[part];
+    const cdnnl_nhwc_primitive_ *prim = &p->prim;
     omp_set_num_threads(1);
     dnnl_memory_t ms = NULL, mw = NULL, mb = NULL, md = NULL, mp = NULL;
     int status = -1;
-    void *pad = p->scratchpad_bytes ? cdnnl_scratch(2, p->scratchpad_bytes) : NULL;
-    if (p->scratchpad_bytes && !pad) return -1;
+    void *pad = prim->scratchpad_bytes ? cdnnl_scratch(2, prim->scratchpad_bytes) : NULL;
+    if (prim->scratchpad_bytes && !pad) return -1;
     if (dnnl_memory_create(&ms, &p->src_md, cdnnl_engine_, (void *)(x + p->x_offset)) != dnnl_success) goto done;
-    if (dnnl_memory_create(&mw, &p->weights_md, cdnnl_engine_, p->weights) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mw, &prim->weights_md, cdnnl_engine_, prim->weights) != dnnl_success) goto done;
     if (dnnl_memory_create(&mb, &c->bias_md, cdnnl_engine_, c->bias) != dnnl_success) goto done;
     if (dnnl_memory_create(&md, &p->dst_md, cdnnl_engine_, y + p->y_offset) != dnnl_success) goto done;
-    if (dnnl_memory_create(&mp, &p->scratchpad_md, cdnnl_engine_, pad) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mp, &prim->scratchpad_md, cdnnl_engine_, pad) != dnnl_success) goto done;
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb}, {DNNL_ARG_DST, md},
                                {DNNL_ARG_SCRATCHPAD, mp}};
-    if (dnnl_primitive_execute(p->conv, cdnnl_stream_, 5, args) == dnnl_success) status = 0;
+    if (dnnl_primitive_execute(prim->conv, cdnnl_stream_, 5, args) == dnnl_success) status = 0;
 done:
     if (ms) dnnl_memory_destroy(ms);
     if (mw) dnnl_memory_destroy(mw);
@@ -732,11 +754,9 @@ int cdnnl_layout_reorder_run(const cdnnl_layout_reorder *r, int part, const floa
 #include <immintrin.h>
 
 typedef struct cdnnl_nhwc_bwd_kind_ {
-    dnnl_primitive_t conv;
-    dnnl_memory_desc_t dy_md, dx_md, weights_md, scratchpad_md;
-    void *weights;          // in the primitive's layout; owned when owns_weights
-    int owns_weights;
-    size_t scratchpad_bytes, dx_count;
+    cdnnl_nhwc_primitive_ prim;
+    dnnl_memory_desc_t dy_md, dx_md;
+    size_t dx_count;
     int64_t key[9];         // nimg, rows, cols, orows, ocols, pt, pb, pl, pr
 } cdnnl_nhwc_bwd_kind_;
 
@@ -770,8 +790,7 @@ void cdnnl_nhwc_bwd_destroy(cdnnl_nhwc_bwd *b) {
     if (!b) return;
     if (b->kinds) {
         for (int i = 0; i < b->nkinds; i++) {
-            if (b->kinds[i].conv) dnnl_primitive_destroy(b->kinds[i].conv);
-            if (b->kinds[i].owns_weights) free(b->kinds[i].weights);
+            cdnnl_nhwc_primitive_destroy_(&b->kinds[i].prim);
         }
         free(b->kinds);
     }
@@ -798,8 +817,6 @@ static int cdnnl_nhwc_bwd_kind_init_(cdnnl_nhwc_bwd_kind_ *k, const cdnnl_nhwc_b
     dnnl_memory_desc_t w_user, w_any, no_bias;
     dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_t wr = NULL;
-    const dnnl_memory_desc_t *m;
     int status = -1;
     k->dx_count = (size_t)(key[0] * key[1] * key[2] * q->c);
 #define CDNNL_TRY(call) do { if ((call) != dnnl_success) goto done; } while (0)
@@ -825,36 +842,10 @@ static int cdnnl_nhwc_bwd_kind_init_(cdnnl_nhwc_bwd_kind_ *k, const cdnnl_nhwc_b
     CDNNL_TRY(dnnl_primitive_attr_create(&attr));
     CDNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     CDNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, cdnnl_engine_, fwd_pd));
-    const char *name = NULL;
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
-    if (!name || strncmp(name, "ref", 3) == 0) goto done;   // reference kernels: far too slow
-    if (impl) { strncpy(impl, name, impl_size - 1); impl[impl_size - 1] = 0; }
-    m = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0);
-    if (!dnnl_memory_desc_equal(m, &k->dx_md)) goto done;
-    m = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0);
-    if (!dnnl_memory_desc_equal(m, &k->dy_md)) goto done;
-    m = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0); k->weights_md = *m;
-    m = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0); k->scratchpad_md = *m;
-    k->scratchpad_bytes = dnnl_memory_desc_get_size(&k->scratchpad_md);
-    CDNNL_TRY(dnnl_primitive_create(&k->conv, pd));
-    if (share && dnnl_memory_desc_equal(&share->weights_md, &k->weights_md)) {
-        k->weights = share->weights;
-        k->owns_weights = 0;
-    } else {
-        k->weights = cdnnl_alloc_(dnnl_memory_desc_get_size(&k->weights_md));
-        k->owns_weights = 1;
-        if (!k->weights) goto done;
-        if (dnnl_memory_desc_equal(&k->weights_md, &w_user)) {
-            memcpy(k->weights, weights, dnnl_memory_desc_get_size(&w_user));
-        } else {
-            if (!(wr = cdnnl_reorder_(&w_user, &k->weights_md))) goto done;
-            if (cdnnl_run_reorder_(wr, &w_user, weights, &k->weights_md, k->weights) != 0) goto done;
-            dnnl_stream_wait(cdnnl_stream_);
-        }
-    }
+    if (cdnnl_nhwc_primitive_init_(&k->prim, pd, dnnl_query_diff_dst_md, &k->dy_md, dnnl_query_diff_src_md, &k->dx_md,
+                                   &w_user, weights, share ? &share->prim : NULL, impl, impl_size) != 0) goto done;
     status = 0;
 done:
-    if (wr) dnnl_primitive_destroy(wr);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
@@ -1080,15 +1071,16 @@ static int cdnnl_has_avx512_(void) {
 static int cdnnl_nhwc_bwd_execute_(const cdnnl_nhwc_bwd_kind_ *k, const float *dy, float *dx) {
     dnnl_memory_t mg = NULL, mw = NULL, mx = NULL, mp = NULL;
     int status = -1;
-    void *pad = k->scratchpad_bytes ? cdnnl_scratch(2, k->scratchpad_bytes) : NULL;
-    if (k->scratchpad_bytes && !pad) return -1;
+    const cdnnl_nhwc_primitive_ *prim = &k->prim;
+    void *pad = prim->scratchpad_bytes ? cdnnl_scratch(2, prim->scratchpad_bytes) : NULL;
+    if (prim->scratchpad_bytes && !pad) return -1;
     if (dnnl_memory_create(&mg, &k->dy_md, cdnnl_engine_, (void *)dy) != dnnl_success) goto done;
-    if (dnnl_memory_create(&mw, &k->weights_md, cdnnl_engine_, k->weights) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mw, &prim->weights_md, cdnnl_engine_, prim->weights) != dnnl_success) goto done;
     if (dnnl_memory_create(&mx, &k->dx_md, cdnnl_engine_, dx) != dnnl_success) goto done;
-    if (dnnl_memory_create(&mp, &k->scratchpad_md, cdnnl_engine_, pad) != dnnl_success) goto done;
+    if (dnnl_memory_create(&mp, &prim->scratchpad_md, cdnnl_engine_, pad) != dnnl_success) goto done;
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mx},
                                {DNNL_ARG_SCRATCHPAD, mp}};
-    if (dnnl_primitive_execute(k->conv, cdnnl_stream_, 4, args) == dnnl_success) status = 0;
+    if (dnnl_primitive_execute(prim->conv, cdnnl_stream_, 4, args) == dnnl_success) status = 0;
 done:
     if (mg) dnnl_memory_destroy(mg);
     if (mw) dnnl_memory_destroy(mw);

@@ -136,19 +136,12 @@ public final class ChannelsLastConvolution: Sendable {
         #if canImport(CDNNL)
         guard let handle = handle(threads: ComputeSettings.threadCount) else { return false }
         let pointer = handle.pointer
-        let count = Int(cdnnl_nhwc_conv_parts(pointer))
-        let failed = Atomic<Bool>(false)
-        input.withUnsafeBufferPointer { x in
+        return input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 let xp = x.baseAddress, yp = y.baseAddress
-                parallelFor(count) { range in
-                    for part in range where cdnnl_nhwc_conv_forward(pointer, Int32(part), xp, yp) != 0 {
-                        failed.store(true, ordering: .relaxed)
-                    }
-                }
+                return runParts(Int(cdnnl_nhwc_conv_parts(pointer))) { cdnnl_nhwc_conv_forward(pointer, $0, xp, yp) }
             }
         }
-        return !failed.load(ordering: .relaxed)
         #else
         return false
         #endif
@@ -224,18 +217,13 @@ public final class ChannelsLastConversion: Sendable {
         guard let handle = handle(threads: ComputeSettings.threadCount) else { return nil }
         let pointer = handle.pointer
         var output = Tensor(uninitializedShape: toChannelsLast ? last : shape)
-        let failed = Atomic<Bool>(false)
-        input.withUnsafeBufferPointer { x in
+        let done = input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 let xp = x.baseAddress, yp = y.baseAddress
-                parallelFor(Int(cdnnl_layout_reorder_parts(pointer))) { range in
-                    for part in range where cdnnl_layout_reorder_run(pointer, Int32(part), xp, yp) != 0 {
-                        failed.store(true, ordering: .relaxed)
-                    }
-                }
+                return runParts(Int(cdnnl_layout_reorder_parts(pointer))) { cdnnl_layout_reorder_run(pointer, $0, xp, yp) }
             }
         }
-        return failed.load(ordering: .relaxed) ? nil : output
+        return done ? output : nil
         #else
         return nil
         #endif
@@ -254,6 +242,16 @@ public final class ChannelsLastConversion: Sendable {
         }
     }
     #endif
+}
+
+/// Runs parts `0..<count` of a prepared oneDNN object (`part` returns its C status) on the worker
+/// threads; `false` if any part failed.
+func runParts(_ count: Int, _ part: (Int32) -> Int32) -> Bool {
+    let failed = Atomic<Bool>(false)
+    parallelFor(count) { range in
+        for p in range where part(Int32(p)) != 0 { failed.store(true, ordering: .relaxed) }
+    }
+    return !failed.load(ordering: .relaxed)
 }
 
 #if canImport(CDNNL)

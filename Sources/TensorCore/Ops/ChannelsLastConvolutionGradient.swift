@@ -266,20 +266,13 @@ public final class ChannelsLastConvolutionGradient: Sendable {
         }
         guard let handle = handle(threads: ComputeSettings.threadCount, accumulating: accumulating) else { return false }
         let pointer = handle.pointer
-        let count = Int(cdnnl_nhwc_bwd_parts(pointer))
-        let failed = Atomic<Bool>(false)
         if handle.usesBLAS { _ = BLAS.singleThreaded }
-        dy.withUnsafeBufferPointer { g in
+        return dy.withUnsafeBufferPointer { g in
             dx.withUnsafeMutableBufferPointer { d in
                 let gp = g.baseAddress, dp = d.baseAddress
-                parallelFor(count) { range in
-                    for part in range where cdnnl_nhwc_bwd_run(pointer, Int32(part), gp, dp) != 0 {
-                        failed.store(true, ordering: .relaxed)
-                    }
-                }
+                return runParts(Int(cdnnl_nhwc_bwd_parts(pointer))) { cdnnl_nhwc_bwd_run(pointer, $0, gp, dp) }
             }
         }
-        return !failed.load(ordering: .relaxed)
         #else
         return false
         #endif
