@@ -109,7 +109,7 @@ extension ExecutionPlan {
         for (index, step) in plan.enumerated() {
             let args = step.inputs.map { $0.flatMap { slots[$0] } }
             let node = graph.nodes[step.nodeIndex]
-            var results: [Tensor]
+            let results: [Tensor]
             let start = timing == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
                 if retainAll, let region = step.op as? ChannelsLastRegionOperator, region.reverse != nil {
