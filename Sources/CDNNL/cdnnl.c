@@ -1095,84 +1095,43 @@ static int cdnnl_gemm_(cdnnl_sgemm_fn gemm, int64_t m, int64_t n, int64_t k, con
     return dnnl_sgemm('N', 'N', m, n, k, 1.0f, a, lda, bm, ldb, beta, c, ldc) == dnnl_success ? 0 : -1;
 }
 
-#define CDNNL_COL2IM_ATTR
-#define CDNNL_COL2IM_NAME cdnnl_col2im_nhwc_
-#define CDNNL_COL2IM_ADD cdnnl_add_
-/// Scatters dcol (output rows [b0, b1) of one image, `ow` positions each, rows of kh·kw·C floats
-/// ordered (group, kh, kw, c)) into dx (that image), adding; only input rows [r0, r1).
-CDNNL_COL2IM_ATTR static void CDNNL_COL2IM_NAME(const cdnnl_nhwc_bwd *b, const float *dcol, int64_t b0, int64_t b1, int64_t r0,
-                               int64_t r1, float *dx) {
-    const cdnnl_nhwc_bwd_params *q = &b->p;
-    int64_t cg = q->c / q->groups, taps = q->kh * q->kw, ld = taps * q->c, rowlen = q->w * q->c;
-    for (int64_t a = b0; a < b1; a++) {
-        for (int64_t x = 0; x < b->ow; x++) {
-            const float *col = dcol + ((a - b0) * b->ow + x) * ld;
-            int64_t iw0 = x * q->sw - q->pl;
-            for (int64_t i = 0; i < q->kh; i++) {
-                int64_t ih = a * q->sh - q->pt + i * q->dh;
-                if (ih < r0 || ih >= r1) continue;
-                float *row = dx + ih * rowlen;
-                if (q->groups == 1 && q->dw == 1) {
-                    // One kernel row of taps: kw·C contiguous floats in dx and in dcol.
-                    int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = q->w - iw0 < q->kw ? q->w - iw0 : q->kw;
-                    if (j1 > j0)
-                        CDNNL_COL2IM_ADD(row + (iw0 + j0) * q->c, col + (i * q->kw + j0) * q->c, (size_t)((j1 - j0) * q->c));
-                    continue;
-                }
-                for (int64_t g = 0; g < q->groups; g++) {
-                    for (int64_t j = 0; j < q->kw; j++) {
-                        int64_t iw = iw0 + j * q->dw;
-                        if (iw < 0 || iw >= q->w) continue;
-                        CDNNL_COL2IM_ADD(row + iw * q->c + g * cg, col + g * taps * cg + (i * q->kw + j) * cg, (size_t)cg);
-                    }
-                }
-            }
-        }
-    }
+/// Defines `NAME`, which scatters dcol (output rows [b0, b1) of one image, `ow` positions each,
+/// rows of kh·kw·C floats ordered (group, kh, kw, c)) into dx (that image), adding with `ADD`;
+/// only input rows [r0, r1). Instantiated portable and AVX-512 below.
+#define CDNNL_DEFINE_COL2IM(ATTR, NAME, ADD) \
+ATTR static void NAME(const cdnnl_nhwc_bwd *b, const float *dcol, int64_t b0, int64_t b1, int64_t r0, int64_t r1, \
+                      float *dx) { \
+    const cdnnl_nhwc_bwd_params *q = &b->p; \
+    int64_t cg = q->c / q->groups, taps = q->kh * q->kw, ld = taps * q->c, rowlen = q->w * q->c; \
+    for (int64_t a = b0; a < b1; a++) { \
+        for (int64_t x = 0; x < b->ow; x++) { \
+            const float *col = dcol + ((a - b0) * b->ow + x) * ld; \
+            int64_t iw0 = x * q->sw - q->pl; \
+            for (int64_t i = 0; i < q->kh; i++) { \
+                int64_t ih = a * q->sh - q->pt + i * q->dh; \
+                if (ih < r0 || ih >= r1) continue; \
+                float *row = dx + ih * rowlen; \
+                if (q->groups == 1 && q->dw == 1) { \
+                    /* One kernel row of taps: kw·C contiguous floats in dx and in dcol. */ \
+                    int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = q->w - iw0 < q->kw ? q->w - iw0 : q->kw; \
+                    if (j1 > j0) ADD(row + (iw0 + j0) * q->c, col + (i * q->kw + j0) * q->c, (size_t)((j1 - j0) * q->c)); \
+                    continue; \
+                } \
+                for (int64_t g = 0; g < q->groups; g++) { \
+                    for (int64_t j = 0; j < q->kw; j++) { \
+                        int64_t iw = iw0 + j * q->dw; \
+                        if (iw < 0 || iw >= q->w) continue; \
+                        ADD(row + iw * q->c + g * cg, col + g * taps * cg + (i * q->kw + j) * cg, (size_t)cg); \
+                    } \
+                } \
+            } \
+        } \
+    } \
 }
 
-#undef CDNNL_COL2IM_ATTR
-#undef CDNNL_COL2IM_NAME
-#undef CDNNL_COL2IM_ADD
-#define CDNNL_COL2IM_ATTR __attribute__((target("avx512f")))
-#define CDNNL_COL2IM_NAME cdnnl_col2im_nhwc_avx512_
-#define CDNNL_COL2IM_ADD cdnnl_add_avx512_
-/// (AVX-512) Scatters dcol (output rows [b0, b1) of one image, `ow` positions each, rows of kh·kw·C floats
-/// ordered (group, kh, kw, c)) into dx (that image), adding; only input rows [r0, r1).
-CDNNL_COL2IM_ATTR static void CDNNL_COL2IM_NAME(const cdnnl_nhwc_bwd *b, const float *dcol, int64_t b0, int64_t b1, int64_t r0,
-                               int64_t r1, float *dx) {
-    const cdnnl_nhwc_bwd_params *q = &b->p;
-    int64_t cg = q->c / q->groups, taps = q->kh * q->kw, ld = taps * q->c, rowlen = q->w * q->c;
-    for (int64_t a = b0; a < b1; a++) {
-        for (int64_t x = 0; x < b->ow; x++) {
-            const float *col = dcol + ((a - b0) * b->ow + x) * ld;
-            int64_t iw0 = x * q->sw - q->pl;
-            for (int64_t i = 0; i < q->kh; i++) {
-                int64_t ih = a * q->sh - q->pt + i * q->dh;
-                if (ih < r0 || ih >= r1) continue;
-                float *row = dx + ih * rowlen;
-                if (q->groups == 1 && q->dw == 1) {
-                    // One kernel row of taps: kw·C contiguous floats in dx and in dcol.
-                    int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = q->w - iw0 < q->kw ? q->w - iw0 : q->kw;
-                    if (j1 > j0)
-                        CDNNL_COL2IM_ADD(row + (iw0 + j0) * q->c, col + (i * q->kw + j0) * q->c, (size_t)((j1 - j0) * q->c));
-                    continue;
-                }
-                for (int64_t g = 0; g < q->groups; g++) {
-                    for (int64_t j = 0; j < q->kw; j++) {
-                        int64_t iw = iw0 + j * q->dw;
-                        if (iw < 0 || iw >= q->w) continue;
-                        CDNNL_COL2IM_ADD(row + iw * q->c + g * cg, col + g * taps * cg + (i * q->kw + j) * cg, (size_t)cg);
-                    }
-                }
-            }
-        }
-    }
-}
-
-#undef CDNNL_COL2IM_ATTR
-#undef CDNNL_COL2IM_NAME
-#undef CDNNL_COL2IM_ADD
+CDNNL_DEFINE_COL2IM(, cdnnl_col2im_nhwc_, cdnnl_add_)
+CDNNL_DEFINE_COL2IM(__attribute__((target("avx512f"))), cdnnl_col2im_nhwc_avx512_, cdnnl_add_avx512_)
+#undef CDNNL_DEFINE_COL2IM
 
 /// col2im for groups == 1 and dense kernel columns (dw == 1), AVX-512, with the row schedule
 /// (``cdnnl_row_schedule_``): each 16-float block of a dx row is loaded and stored once per kernel
