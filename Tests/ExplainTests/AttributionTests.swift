@@ -122,4 +122,18 @@ struct AttributionTests {
         let delta = try #require(f.scoreDifference?.first)
         #expect(whole.attributions.scalars.allSatisfy { abs($0 - delta) <= 1e-5 * max(1, abs(delta)) })
     }
+
+    /// Rows per pass: equal passes split evenly over the threads where a divisor of the row count
+    /// in `batchSize/2 ... batchSize` allows, else full passes and the rest.
+    @Test func rowsPerPass() {
+        let cases: [(rows: Int, batch: Int, threads: Int, expected: Int)] = [
+            (50, 16, 2, 10), (52, 16, 2, 16), (32, 16, 2, 16), (20, 16, 2, 10), (100, 16, 2, 10),
+            (49, 16, 1, 16), (50, 16, 1, 10), (45, 16, 1, 15), (45, 16, 2, 16),
+            (7, 16, 2, 7), (16, 16, 2, 16), (5, 1, 2, 1), (0, 16, 2, 1),
+        ]
+        for c in cases {
+            #expect(AttributionContext.rowsPerPass(rowCount: c.rows, batchSize: c.batch, threads: c.threads) == c.expected,
+                    "\(c.rows) rows, batch \(c.batch), \(c.threads) threads")
+        }
+    }
 }

@@ -52,9 +52,11 @@ public struct AttributionOptions: Sendable {
     /// The default number of rows per network pass (``batchSize``).
     public static let defaultBatchSize = 16
 
-    /// How many rows (interpolation steps, noisy samples, occluded copies, images) go through the
-    /// network in one pass. Memory grows linearly with it (a forward and reverse pass keep every
-    /// activation of the batch); speed improves up to ~16 rows and then flattens. Default 16. For a
+    /// How many rows (interpolation steps, noisy samples, occluded copies, images) at most go through
+    /// the network in one pass. Memory grows linearly with it (a forward and reverse pass keep every
+    /// activation of the batch); speed improves up to ~16 rows and then flattens. Default 16. The
+    /// passes may take fewer rows, all the same number where a divisor of the row count allows
+    /// (50 steps at 16: five passes of 10). For a
     /// model whose graph fixes the batch dimension, that size is used instead (results do not depend
     /// on it). Captum's `internal_batch_size` / `perturbations_per_eval` / `nt_samples_batch_size`.
     public var batchSize: Int
@@ -260,14 +262,32 @@ public struct AttributionContext: Sendable {
         return nil
     }
 
-    /// Runs `rowCount` rows in batches: each batch is filled row by row and handed to `body` with
-    /// the index of its first row and its number of real rows (a model with a fixed batch size gets
-    /// padding rows, copies of the batch's first row, after them).
+    /// The rows of each pass for `rowCount` rows, at most `batchSize`: the largest divisor of
+    /// `rowCount` in `batchSize/2 ... batchSize` that is a multiple of `threads`, so that every pass
+    /// has the same shape — one plan, one set of prepared kernels and buffers instead of two for a
+    /// shorter last pass — and splits evenly over the threads (50 IG steps at 16: five passes of
+    /// 10, not 16 + 16 + 16 + 2; the per-image cost of a pass does not depend on its rows). Without
+    /// such a divisor, `batchSize` (the last pass takes the rest).
+    static func rowsPerPass(rowCount: Int, batchSize: Int, threads: Int) -> Int {
+        guard rowCount > batchSize else { return max(1, min(batchSize, rowCount)) }
+        let step = max(1, threads)
+        for m in stride(from: batchSize, through: max(1, (batchSize + 1) / 2), by: -1)
+        where m % step == 0 && rowCount % m == 0 {
+            return m
+        }
+        return batchSize
+    }
+
+    /// Runs `rowCount` rows in batches (``rowsPerPass(rowCount:batchSize:threads:)``): each batch
+    /// is filled row by row and handed to `body` with the index of its first row and its number of
+    /// real rows (a model with a fixed batch size gets padding rows, copies of the batch's first
+    /// row, after them).
     func forEachBatch(rowCount: Int, sampleShape: [Int],
                       fill: (_ row: Int, _ sample: UnsafeMutableBufferPointer<Float>) -> Void,
                       body: (_ first: Int, _ rows: Int, _ batch: Tensor) throws -> Void) throws {
         let n = sampleShape.reduce(1, *)
-        let step = fixedBatch ?? batchSize
+        let step = fixedBatch ?? Self.rowsPerPass(rowCount: rowCount, batchSize: batchSize,
+                                                  threads: ComputeSettings.threadCount)
         var start = 0
         while start < rowCount {
             let rows = min(step, rowCount - start)

@@ -76,7 +76,7 @@ struct Attribute: ParsableCommand {
     @Option(name: .long, help: "occlusion: window stride in pixels.")
     var stride: Int = 8
 
-    @Option(name: .customLong("batch-size"), help: "Rows (steps, samples, occluded copies) per network pass.")
+    @Option(name: .customLong("batch-size"), help: "Rows (steps, samples, occluded copies) per network pass at most; passes are made equal where the row count allows (50 steps at 16: five passes of 10).")
     var batchSize: Int = AttributionOptions.defaultBatchSize
 
     @Option(name: .long, help: ArgumentHelp("Which values to show: absolute, all, positive, negative (default: per method).", valueName: "sign"))

@@ -33,7 +33,7 @@ struct Benchmark: ParsableCommand {
     @Option(name: .long, help: "Noise samples for --attribution smoothgrad/smoothgrad-sq/vargrad/smoothig.")
     var samples: Int = 50
 
-    @Option(name: .customLong("attribution-batch"), help: "Rows per network pass for --attribution (AttributionOptions.batchSize).")
+    @Option(name: .customLong("attribution-batch"), help: "Rows per network pass at most for --attribution (AttributionOptions.batchSize).")
     var attributionBatch: Int = AttributionOptions.defaultBatchSize
 
     @Option(name: .long, help: "Threads for CAMKit's kernels and the BLAS (default: all cores).")
