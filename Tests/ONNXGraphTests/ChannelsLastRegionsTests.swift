@@ -169,6 +169,30 @@ private func bothPaths(_ plan: ExecutionPlan, _ x: Tensor, threads: Int) throws 
         }
     }
 
+    /// A profile lists a region's instructions one by one: its convolutions by node name with their
+    /// fused sums and activations, and the layout conversions by value name.
+    @Test func profileListsARegionsInstructions() throws {
+        let model = ModelGraph(definition: chainGraph())
+        let plan = try model.plan(forInputShapes: [[2, 24, 9, 9]])
+        let timings = try plan.profile([randomInput([2, 24, 9, 9], seed: 3)], runs: 3)
+        #expect(timings.allSatisfy { $0.milliseconds >= 0 })
+        #expect(timings.last?.opType == "GlobalAveragePool")
+        guard Specialiser.channelsLastRegionsEnabled else {
+            #expect(timings.count == plan.inferenceStepCount)
+            return
+        }
+        let kinds = Dictionary(timings.map { ($0.nodeName, $0.opType) }, uniquingKeysWith: { a, _ in a })
+        #expect(timings.first?.nodeName == "x" && timings.first?.opType == "NCHW→NHWC")
+        #expect(timings.filter { $0.opType.hasPrefix("Conv") }.map(\.nodeName)
+                == ["/b1/expand/Conv", "/b1/dw/Conv", "/b1/project/Conv", "/b2/conv/Conv", "/b2/pw/Conv", "/b3/Conv"])
+        #expect(kinds["/b1/expand/Conv"] == "Conv+Clip (NHWC)")
+        #expect(kinds["/b1/project/Conv"] == "Conv+Add (NHWC)")
+        #expect(kinds["/b2/pw/Conv"] == "Conv+Add+Relu (NHWC)")
+        // 9×9 padded at the end to 10×10, 3×3 stride 2: 4×4.
+        #expect(timings.first { $0.nodeName == "/b2/pw/Conv" }?.outputShape == [2, 40, 4, 4])
+        #expect(Set(timings.filter { $0.opType == "NHWC→NCHW" }.map(\.nodeName)) == ["a6", "y"])
+    }
+
     @Test func valuesInsideARegionStayCapturable() throws {
         let model = ModelGraph(definition: chainGraph())
         let x = randomInput([1, 24, 9, 9], seed: 9)

@@ -56,6 +56,16 @@ enum ChannelsLastInstruction: Sendable {
     case exit(ChannelsLastConversion, value: Int, output: Int)
 }
 
+/// What a profile calls one instruction of a region.
+struct ChannelsLastInstructionLabel: Sendable {
+    /// The node it runs, or for a layout conversion the value it converts.
+    let name: String
+    /// What it runs: `"Conv+Add+Relu"`, `"MaxPool"`, `"NCHW→NHWC"`, ….
+    let kind: String
+    /// The logical (NCHW) shape of the value it writes.
+    let shape: [Int]
+}
+
 /// The window of a max pooling inside a region.
 struct ChannelsLastMaxPool: Sendable {
     let kernel: (Int, Int)
@@ -91,6 +101,8 @@ struct ChannelsLastRegionOperator: ONNXOperator {
     let constants: [Int: Tensor]
     /// The first and last member node names and the number of convolutions (for profiles).
     let summary: String
+    /// Per instruction, what profiles call it.
+    let labels: [ChannelsLastInstructionLabel]
     /// What the region's pullback needs, for a region formed among the steps a reverse pass
     /// differentiates (ChannelsLastRegionReverse.swift); `nil` for an inference region.
     let reverse: ChannelsLastRegionReverse?
@@ -101,8 +113,10 @@ struct ChannelsLastRegionOperator: ONNXOperator {
 
     init(instructions: [ChannelsLastInstruction], valueCount: Int, inputSlots: [Int], outputSlots: [Int],
          members: [ChannelsLastRegionMember], constants: [Int: Tensor], summary: String,
-         reverse: ChannelsLastRegionReverse? = nil) {
+         labels: [ChannelsLastInstructionLabel], reverse: ChannelsLastRegionReverse? = nil) {
+        precondition(labels.count == instructions.count, "one label per instruction")
         self.instructions = instructions
+        self.labels = labels
         self.valueCount = valueCount
         self.inputSlots = inputSlots
         self.outputSlots = outputSlots
@@ -159,10 +173,13 @@ struct ChannelsLastRegionOperator: ONNXOperator {
 
     /// The region in NHWC, or `nil` if a oneDNN call failed. With a `tape`, every value and
     /// argmax the pullback reads is recorded in it.
-    func runChannelsLast(_ inputs: [Tensor?], recording tape: inout ChannelsLastTape?) -> [Tensor]? {
+    func runChannelsLast(_ inputs: [Tensor?], recording tape: inout ChannelsLastTape?,
+                         timing: ((_ instruction: Int, _ nanoseconds: UInt64) -> Void)? = nil) -> [Tensor]? {
         var values = [Tensor?](repeating: nil, count: valueCount)
         var outputs = [Tensor?](repeating: nil, count: outputSlots.count)
         for (i, instruction) in instructions.enumerated() {
+            let start = timing == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            defer { if let timing { timing(i, DispatchTime.now().uptimeNanoseconds - start) } }
             switch instruction {
             case .enter(let conversion, let k, let v):
                 guard k < inputs.count, let x = inputs[k], let y = conversion(x) else { return nil }
@@ -421,6 +438,8 @@ extension Specialiser {
         }
         var outputSlotsOfRegion: [Int] = []
         var entries: [ChannelsLastInstruction] = []
+        var entryLabels: [ChannelsLastInstructionLabel] = []
+        var labels: [ChannelsLastInstructionLabel] = []
         // The pullback's parts, by index into `instructions` (offset by the entries at the end).
         var reverseConvolutions: [Int: ChannelsLastRegionReverse.Convolution] = [:]
         var keptValue: [Int: Int] = [:]
@@ -428,6 +447,7 @@ extension Specialiser {
             if valueOf[s] == nil && producerIndex[s] == nil {
                 guard let conversion = ChannelsLastConversion(shape: slotInfos[s].shape, toChannelsLast: true) else { return nil }
                 entries.append(.enter(conversion, input: inputSlots.count, value: value(s)))
+                entryLabels.append(.init(name: slotNames[s], kind: "NCHW→NHWC", shape: slotInfos[s].shape))
                 inputSlots.append(s)
             }
             return value(s)
@@ -437,12 +457,14 @@ extension Specialiser {
             if visible(s) {
                 guard let conversion = ChannelsLastConversion(shape: slotInfos[s].shape, toChannelsLast: false) else { return false }
                 instructions.append(.exit(conversion, value: value(s), output: outputSlotsOfRegion.count))
+                labels.append(.init(name: slotNames[s], kind: "NHWC→NCHW", shape: slotInfos[s].shape))
                 outputSlotsOfRegion.append(s)
             }
             return true
         }
         for k in range where !absorbed.contains(k) {
             let step = steps[k]
+            let name = graph.nodes[step.nodeIndex].name
             guard let y = step.outputs[0], let role = roles[k] else { return .failure(RegionRefusal(step: k)) }
             switch role {
             case .convolution(let fused, let xs, let filter, let bias):
@@ -471,19 +493,25 @@ extension Specialiser {
                     if activation != .none { keptValue[instructions.count] = value(out) }
                 }
                 instructions.append(.convolution(conv, input: x, output: value(out), residual: r))
+                labels.append(.init(name: name, kind: "Conv" + fused.activation.profileSuffix
+                                        + (sum.map { "+Add" + $0.post.profileSuffix } ?? ""), shape: slotInfos[out].shape))
                 guard wrote(out) else { return .failure(RegionRefusal(step: k)) }
             case .add(let a, let b):
                 guard let av = read(a), let bv = read(b) else { return .failure(RegionRefusal(step: k)) }
                 instructions.append(.add(av, bv, output: value(y)))
+                labels.append(.init(name: name, kind: "Add", shape: slotInfos[y].shape))
                 guard wrote(y) else { return .failure(RegionRefusal(step: k)) }
             case .activation(let activation, let xs):
                 guard let x = read(xs) else { return .failure(RegionRefusal(step: k)) }
                 if differentiable && activation != .none { keptValue[instructions.count] = value(y) }
                 instructions.append(.activation(activation, input: x, output: value(y)))
+                labels.append(.init(name: name, kind: activation == .none ? "Identity" : String(activation.profileSuffix.dropFirst()),
+                                    shape: slotInfos[y].shape))
                 guard wrote(y) else { return .failure(RegionRefusal(step: k)) }
             case .maxPool(let pool, let xs):
                 guard let x = read(xs) else { return .failure(RegionRefusal(step: k)) }
                 instructions.append(.maxPool(pool, input: x, output: value(y)))
+                labels.append(.init(name: name, kind: "MaxPool", shape: slotInfos[y].shape))
                 guard wrote(y) else { return .failure(RegionRefusal(step: k)) }
             }
         }
@@ -513,7 +541,7 @@ extension Specialiser {
             instructions: entries + instructions, valueCount: valueOf.count, inputSlots: inputSlots,
             outputSlots: outputSlotsOfRegion, members: members, constants: constants,
             summary: "\(firstName) … \(lastName) (\(convolutions) convolutions, \(range.count) steps)",
-            reverse: reverse)
+            labels: entryLabels + labels, reverse: reverse)
         let step: RawStep = (steps[range.lowerBound].nodeIndex, op, inputSlots.map { Optional($0) }, outputSlotsOfRegion.map { Optional($0) })
         return .success((step, hidden))
     }
@@ -610,5 +638,16 @@ extension ExecutionPlan {
             return true
         }
         return (regions.steps, path)
+    }
+}
+
+extension FusedActivation {
+    /// `"+Relu"`, `"+Clip"`, or empty (instruction kinds in profiles).
+    var profileSuffix: String {
+        switch self {
+        case .none: return ""
+        case .relu: return "+Relu"
+        case .clip: return "+Clip"
+        }
     }
 }

@@ -41,7 +41,9 @@ extension ExecutionPlan {
 
     /// The time one kernel of the plan takes, as measured by ``profile(_:runs:)``.
     public struct StepTiming: Sendable {
-        /// The ONNX node's name and op type (a fused kernel reports its convolution).
+        /// The ONNX node's name and op type (a fused kernel reports its convolution). Inside a
+        /// channels-last region, the node (or for a layout conversion, the value) of one
+        /// instruction and what it runs, e.g. `"Conv+Add+Relu (NHWC)"` or `"NCHW→NHWC"`.
         public var nodeName: String
         public var opType: String
         /// The shape of the kernel's first output.
@@ -51,24 +53,40 @@ extension ExecutionPlan {
     }
 
     /// Runs the plan `runs` times and returns each kernel's median time, in plan order (the basis
-    /// of `camkit benchmark --profile`). Times are collected in memory and nothing is printed
-    /// between kernels, so the pool's workers stay as warm as in an unprofiled run.
+    /// of `camkit benchmark --profile`); a channels-last region reports each of its instructions
+    /// (convolutions with their fused sums and activations, poolings, layout conversions). Times
+    /// are collected in memory and nothing is printed between kernels, so the pool's workers stay
+    /// as warm as in an unprofiled run.
     public func profile(_ inputs: [Tensor], runs: Int = 1) throws -> [StepTiming] {
-        var samples: [[UInt64]] = []
+        struct Key: Hashable { let step: Int; let instruction: Int? }
+        var order: [Key] = []
+        var samples: [Key: [UInt64]] = [:]
         for _ in 0..<max(1, runs) {
-            var index = 0
-            _ = try execute(inputs, capturing: [], retainAll: false) { _, nanoseconds in
-                if index == samples.count { samples.append([]) }
-                samples[index].append(nanoseconds)
-                index += 1
+            _ = try execute(inputs, capturing: [], retainAll: false) { step, instruction, nanoseconds in
+                let key = Key(step: step, instruction: instruction)
+                if samples[key] == nil { order.append(key) }
+                samples[key, default: []].append(nanoseconds)
             }
         }
-        return zip(inferenceSteps, samples).map { step, times in
+        let steps = inferenceSteps
+        return order.map { key in
+            let times = samples[key, default: [0]].sorted()
+            let milliseconds = Double(times[times.count / 2]) / 1e6
+            let step = steps[key.step]
             let node = graph.nodes[step.nodeIndex]
             let shape = step.outputs.first.flatMap { $0 }.map { slotInfos[$0].shape } ?? []
-            let region = step.op as? ChannelsLastRegionOperator
-            return StepTiming(nodeName: region?.summary ?? node.name, opType: region == nil ? node.opType : "ChannelsLastRegion",
-                              outputShape: shape, milliseconds: Double(times.sorted()[times.count / 2]) / 1e6)
+            guard let region = step.op as? ChannelsLastRegionOperator else {
+                return StepTiming(nodeName: node.name, opType: node.opType, outputShape: shape,
+                                  milliseconds: milliseconds)
+            }
+            guard let i = key.instruction else {
+                return StepTiming(nodeName: region.summary, opType: "ChannelsLastRegion", outputShape: shape,
+                                  milliseconds: milliseconds)
+            }
+            let label = region.labels[i]
+            let isConversion = label.kind.contains("→")
+            return StepTiming(nodeName: label.name, opType: isConversion ? label.kind : label.kind + " (NHWC)",
+                              outputShape: label.shape, milliseconds: milliseconds)
         }
     }
 
@@ -76,7 +94,7 @@ extension ExecutionPlan {
     /// regions with a pullback; `stepList` replaces the plan's choice of steps
     /// (``forwardSteps(capturing:)``, or the plain ``steps`` when retaining).
     func execute(_ inputs: [Tensor], capturing: [String], retainAll: Bool, stepList: [Step]? = nil,
-                 timing: ((Step, UInt64) -> Void)? = nil) throws -> ForwardResult {
+                 timing: ((_ step: Int, _ instruction: Int?, _ nanoseconds: UInt64) -> Void)? = nil) throws -> ForwardResult {
         guard inputs.count == inputSlots.count else {
             throw ONNXGraphError.inputCountMismatch(expected: graph.inputs.map(\.name), got: inputs.count)
         }
@@ -118,10 +136,19 @@ extension ExecutionPlan {
                     }
                     results = outputs
                     tapes[index] = tape
+                } else if let timing, let region = step.op as? ChannelsLastRegionOperator {
+                    // Timed instruction by instruction; if oneDNN fails, the member steps as one.
+                    var noTape: ChannelsLastTape? = nil
+                    if let outputs = region.runChannelsLast(args, recording: &noTape, timing: { timing(index, $0, $1) }) {
+                        results = outputs
+                    } else {
+                        results = try step.op.run(args)
+                        timing(index, nil, DispatchTime.now().uptimeNanoseconds - start)
+                    }
                 } else {
                     results = try step.op.run(args)
+                    if let timing { timing(index, nil, DispatchTime.now().uptimeNanoseconds - start) }
                 }
-                if let timing { timing(step, DispatchTime.now().uptimeNanoseconds - start) }
             } catch let error as OperatorError {
                 throw ONNXGraphError.invalidNode(name: node.name, opType: node.opType, reason: error.message)
             }

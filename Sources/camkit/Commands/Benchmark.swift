@@ -43,7 +43,7 @@ struct Benchmark: ParsableCommand {
           help: "Also time gradient passes (the top-class score back to the input): the forward with the values kept, the backward pass and their total.")
     var backward = true
 
-    @Flag(name: .long, help: "Also profile the timed runs: time per op type and the slowest kernels (medians).")
+    @Flag(name: .long, help: "Also profile the timed runs: time per op type and the slowest kernels (medians; inside channels-last regions each convolution with its fused sum and activation, pooling and layout conversion).")
     var profile = false
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
