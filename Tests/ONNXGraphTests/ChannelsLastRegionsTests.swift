@@ -261,6 +261,22 @@ private func bothPaths(_ plan: ExecutionPlan, _ x: Tensor, threads: Int) throws 
             #expect(regions[0].relativeL2Error(to: plain[0]) <= 1e-5, "batch \(batch), \(threads) threads")
         }
         try expectReverseRegionGradients(plan, x, regions: 1)
+        // The gradient pass's region runs the inference region's convolution objects (their
+        // oneDNN primitives and filter copies are made once).
+        guard Specialiser.channelsLastReverseEnabled else { return }
+        func convolutions(_ steps: [ExecutionPlan.Step]) -> [ObjectIdentifier] {
+            steps.compactMap { $0.op as? ChannelsLastRegionOperator }.flatMap { region in
+                region.instructions.compactMap { instruction -> ObjectIdentifier? in
+                    guard case .convolution(let conv, _, _, _) = instruction else { return nil }
+                    return ObjectIdentifier(conv)
+                }
+            }
+        }
+        let input = try plan.slot(of: plan.graph.inputs[0].name)
+        let onPath = plan.differentiatedSteps(from: [input]).onPath
+        let reverse = plan.gradientSteps(capturing: [], differentiating: onPath, targets: [input], reverseRegions: true).steps
+        #expect(!convolutions(plan.inferenceSteps).isEmpty)
+        #expect(convolutions(reverse) == convolutions(plan.inferenceSteps))
     }
     @Test(arguments: [1, 3])
     func efficientNetLite0RegionMatchesThePlainSteps(batch: Int) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TensorCore
 
 // Channels-last regions: runs of consecutive convolutions executed in one layout.
@@ -37,7 +38,8 @@ import TensorCore
 //
 // Off when oneDNN is (`CAMKIT_CONV_BACKEND=builtin`, or no oneDNN on the platform) and with
 // `CAMKIT_NHWC_REGIONS=0` (for comparisons; `CAMKIT_NHWC_REVERSE=0` keeps only the regions with a
-// pullback out).
+// pullback out). The step lists of one plan share their convolutions (``ChannelsLastConvolutionCache``):
+// a gradient pass after an inference run makes only the primitives of its pullback.
 
 /// One instruction of a region (values are indices into the region's value table).
 enum ChannelsLastInstruction: Sendable {
@@ -273,7 +275,9 @@ extension Specialiser {
     ///   outside them (a run capturing one of them must use the plain step list).
     func formChannelsLastRegions(_ steps: [RawStep], before limit: Int, differentiating onPath: [Bool]? = nil,
                                  targets: Set<Int> = [], slotInfos: [ValueInfo], outputSlots: Set<Int>,
-                                 preserved: Set<String>, slotNames: [String]) -> (steps: [RawStep], hidden: Set<Int>) {
+                                 preserved: Set<String>, slotNames: [String],
+                                 convolutions: ChannelsLastConvolutionCache = ChannelsLastConvolutionCache())
+        -> (steps: [RawStep], hidden: Set<Int>) {
         guard Specialiser.channelsLastRegionsEnabled else { return (steps, []) }
         var readers: [Int: Int] = [:]
         for step in steps { for case let s? in step.inputs { readers[s, default: 0] += 1 } }
@@ -354,7 +358,7 @@ extension Specialiser {
             guard convCount >= 2 else { continue }
             switch buildRegion(range, steps: steps, roles: roles, readers: readers, slotInfos: slotInfos,
                                outputSlots: outputSlots, preserved: preserved, slotNames: slotNames,
-                               differentiable: range.lowerBound >= limit) {
+                               differentiable: range.lowerBound >= limit, convolutions: convolutions) {
             case .success(let region):
                 built.append((range, region.step, region.hidden))
             case .failure(let refusal):
@@ -384,7 +388,8 @@ extension Specialiser {
     /// convolution oneDNN refused. A `differentiable` region also gets what its pullback needs.
     private func buildRegion(_ range: Range<Int>, steps: [RawStep], roles: [RegionRole?], readers: [Int: Int],
                              slotInfos: [ValueInfo], outputSlots: Set<Int>, preserved: Set<String>,
-                             slotNames: [String], differentiable: Bool) -> Swift.Result<(step: RawStep, hidden: Set<Int>), RegionRefusal> {
+                             slotNames: [String], differentiable: Bool,
+                             convolutions: ChannelsLastConvolutionCache) -> Swift.Result<(step: RawStep, hidden: Set<Int>), RegionRefusal> {
         var producerIndex: [Int: Int] = [:]  // slot → step index, for the members' outputs
         for k in range { for case let s? in steps[k].outputs { producerIndex[s] = k } }
         // Values read outside the region (or kept observable) must be converted back.
@@ -470,11 +475,16 @@ extension Specialiser {
             case .convolution(let fused, let xs, let filter, let bias):
                 let sum = sums[k]
                 let inputShape = slotInfos[xs].shape
+                let key = ChannelsLastConvolutionCache.Key(step: k, activation: fused.activation, accumulating: sum != nil,
+                                                           activationAfterSum: sum?.post ?? .none)
                 guard let window = try? fused.window(inputShape: inputShape, filterShape: filter.shape),
-                      let conv = ChannelsLastConvolution(
-                        inputShape: inputShape, filter: filter, bias: bias, strides: window.strides,
-                        padding: window.padding, dilations: window.dilations, groups: fused.conv.group,
-                        activation: fused.activation, accumulating: sum != nil, activationAfterSum: sum?.post ?? FusedActivation.none),
+                      let conv = convolutions.convolution(key, make: {
+                          ChannelsLastConvolution(
+                            inputShape: inputShape, filter: filter, bias: bias, strides: window.strides,
+                            padding: window.padding, dilations: window.dilations, groups: fused.conv.group,
+                            activation: fused.activation, accumulating: sum != nil,
+                            activationAfterSum: sum?.post ?? FusedActivation.none)
+                      }),
                       let x = read(xs)
                 else { return .failure(RegionRefusal(step: k)) }
                 var r: Int? = nil
@@ -570,6 +580,32 @@ struct ChannelsLastSteps: Sendable {
     let hidden: Set<Int>
 }
 
+/// The convolutions of a plan's regions, shared between its step lists: the inference regions
+/// and those of a gradient pass run most convolutions with the same settings, and each
+/// ``ChannelsLastConvolution`` holds oneDNN primitives (JIT-compiled when made) and a copy of its
+/// filter in oneDNN's layout (~100 MB for ResNet-50).
+final class ChannelsLastConvolutionCache: Sendable {
+    /// A convolution step of the plan (its index in the plain step list) and how it is fused.
+    struct Key: Hashable, Sendable {
+        let step: Int
+        let activation: FusedActivation
+        let accumulating: Bool
+        let activationAfterSum: FusedActivation
+    }
+    private let made = Mutex<[Key: ChannelsLastConvolution]>([:])
+
+    /// The convolution for `key`, made by `make` on first use (a `nil` from `make` is not kept).
+    func convolution(_ key: Key, make: () -> ChannelsLastConvolution?) -> ChannelsLastConvolution? {
+        if let conv = made.withLock({ $0[key] }) { return conv }
+        guard let conv = make() else { return nil }
+        return made.withLock { cache in
+            if let earlier = cache[key] { return earlier }
+            cache[key] = conv
+            return conv
+        }
+    }
+}
+
 /// What a channels-last step list was made for: inference regions among the steps before
 /// `limit`, and for a gradient pass regions with a pullback among the differentiated steps.
 struct ChannelsLastKey: Hashable, Sendable {
@@ -596,7 +632,7 @@ extension ExecutionPlan {
             let regions = specialiser.formChannelsLastRegions(raw, before: key.limit, differentiating: key.onPath,
                                                               targets: Set(key.targets), slotInfos: slotInfos,
                                                               outputSlots: Set(outputSlots), preserved: preserved,
-                                                              slotNames: slotNames)
+                                                              slotNames: slotNames, convolutions: channelsLastConvolutions)
             let made = regions.hidden.isEmpty && regions.steps.count == raw.count
                 ? ChannelsLastSteps(steps: steps, hidden: [])
                 : ChannelsLastSteps(steps: Specialiser.steps(regions.steps, keeping: Set(outputSlots)), hidden: regions.hidden)

@@ -61,6 +61,8 @@ public final class ExecutionPlan: Sendable {
     /// `steps` with runs of convolutions merged into channels-last regions, made on the first run
     /// that can use them, by the index before which regions may form (ChannelsLastRegions.swift).
     let channelsLastState = Mutex<[ChannelsLastKey: ChannelsLastSteps]>([:])
+    /// The convolutions of those regions, shared between the step lists.
+    let channelsLastConvolutions = ChannelsLastConvolutionCache()
     /// Name → slot for every value the plan knows (computed, folded or initializer).
     let slotOfValue: [String: Int]
     /// The name, shape and dtype of each slot.

@@ -99,8 +99,10 @@ public final class ChannelsLastConvolutionGradient: Sendable {
     private let kernel: GEMMKernel
     private let filter: Tensor
     private let parts = Mutex<[Int: ChannelsLastGradientHandle]>([:])
-    /// ``Method/flippedForward``: the forward convolutions (overwriting, accumulating).
-    private let flipped: (ChannelsLastConvolution, ChannelsLastConvolution)?
+    /// ``Method/flippedForward``: the forward convolution (overwriting), and how to make its
+    /// accumulating twin, made on the first accumulating call (most layers never accumulate, and
+    /// each twin costs oneDNN primitives and a copy of the filter).
+    private let flipped: FlippedForward?
     #endif
 
     /// Prepares the input gradient (parts for the current ``ComputeSettings/threadCount``), or
@@ -147,7 +149,7 @@ public final class ChannelsLastConvolutionGradient: Sendable {
         self.kernel = gemmKernel
         self.forced = method != nil
         var chosen = method ?? ChannelsLastConvolutionGradient.preferredMethod(geo)
-        var flipped: (ChannelsLastConvolution, ChannelsLastConvolution)?
+        var flipped: FlippedForward?
         if chosen == .flippedForward {
             flipped = ChannelsLastConvolutionGradient.flippedForward(geo, filter: filter)
             if flipped == nil {
@@ -172,8 +174,7 @@ public final class ChannelsLastConvolutionGradient: Sendable {
     /// likewise for columns), with the filter flipped in both spatial axes and transposed within
     /// each group: w'[g·cg + c, o, i, j] = w[g·og + o, c, kh − 1 − i, kw − 1 − j]. `nil` when the
     /// convolution is strided, a padding exceeds the dilated kernel, or oneDNN refuses.
-    private static func flippedForward(_ geo: Conv2DGeometry, filter: Tensor)
-        -> (ChannelsLastConvolution, ChannelsLastConvolution)? {
+    private static func flippedForward(_ geo: Conv2DGeometry, filter: Tensor) -> FlippedForward? {
         let top = (geo.kh - 1) * geo.dh - geo.padding.top, bottom = (geo.kh - 1) * geo.dh - geo.padding.bottom
         let left = (geo.kw - 1) * geo.dw - geo.padding.left, right = (geo.kw - 1) * geo.dw - geo.padding.right
         guard geo.sh == 1, geo.sw == 1, top >= 0, bottom >= 0, left >= 0, right >= 0 else { return nil }
@@ -197,13 +198,42 @@ public final class ChannelsLastConvolutionGradient: Sendable {
         }
         let shape = [geo.n, geo.o, geo.oh, geo.ow]
         let padding = Padding2D(top: top, left: left, bottom: bottom, right: right)
-        guard let plain = ChannelsLastConvolution(inputShape: shape, filter: transposed, padding: padding,
-                                                  dilations: (geo.dh, geo.dw), groups: geo.groups),
-              let summing = ChannelsLastConvolution(inputShape: shape, filter: transposed, padding: padding,
-                                                    dilations: (geo.dh, geo.dw), groups: geo.groups, accumulating: true),
-              plain.outputShape == [geo.n, geo.c, geo.h, geo.w]
-        else { return nil }
-        return (plain, summing)
+        let flippedFilter = transposed
+        let make = { @Sendable (accumulating: Bool) in
+            ChannelsLastConvolution(inputShape: shape, filter: flippedFilter, padding: padding,
+                                    dilations: (geo.dh, geo.dw), groups: geo.groups, accumulating: accumulating)
+        }
+        guard let plain = make(false), plain.outputShape == [geo.n, geo.c, geo.h, geo.w] else { return nil }
+        return FlippedForward(plain: plain, make: make)
+    }
+
+    /// The forward convolutions of ``Method/flippedForward``.
+    private final class FlippedForward: Sendable {
+        let plain: ChannelsLastConvolution
+        let make: @Sendable (_ accumulating: Bool) -> ChannelsLastConvolution?
+        private let summingState = Mutex<ChannelsLastConvolution?>(nil)
+
+        init(plain: ChannelsLastConvolution, make: @escaping @Sendable (_ accumulating: Bool) -> ChannelsLastConvolution?) {
+            self.plain = plain
+            self.make = make
+        }
+
+        /// The accumulating twin, made on first use (`nil` if oneDNN refused it).
+        var summing: ChannelsLastConvolution? {
+            summingState.withLock { conv in
+                if conv == nil { conv = make(true) }
+                return conv
+            }
+        }
+
+        /// `dx += ` the forward convolution of `dy`: the fused sum, else the plain convolution
+        /// added afterwards. `false` if oneDNN failed.
+        func accumulate(_ dy: Tensor, into dx: inout Tensor) -> Bool {
+            if let summing { return summing(dy, accumulatingInto: &dx) }
+            guard let y = plain(dy) else { return false }
+            TensorCore.accumulate(y, into: &dx)
+            return true
+        }
     }
     #endif
 
@@ -234,7 +264,7 @@ public final class ChannelsLastConvolutionGradient: Sendable {
     /// - Precondition: `outputGradient` is shaped like ``outputShape`` in channels-last order.
     public func callAsFunction(_ outputGradient: Tensor) -> Tensor? {
         #if canImport(CDNNL)
-        if let (plain, _) = flipped {
+        if let plain = flipped?.plain {
             let dyShape = ChannelsLastConvolution.channelsLastShape(outputShape)
             precondition(outputGradient.shape == dyShape,
                          "ChannelsLastConvolutionGradient: output gradient \(outputGradient.shape), prepared for NHWC \(dyShape)")
@@ -260,9 +290,9 @@ public final class ChannelsLastConvolutionGradient: Sendable {
         precondition(dy.shape == dyShape, "ChannelsLastConvolutionGradient: output gradient \(dy.shape), prepared for NHWC \(dyShape)")
         precondition(dx.shape == dxShape, "ChannelsLastConvolutionGradient: input gradient \(dx.shape), prepared for NHWC \(dxShape)")
         #if canImport(CDNNL)
-        if let (_, summing) = flipped {
+        if let flipped {
             precondition(accumulating, "ChannelsLastConvolutionGradient: the overwriting call returns early")
-            return summing(dy, accumulatingInto: &dx)
+            return flipped.accumulate(dy, into: &dx)
         }
         guard let handle = handle(threads: ComputeSettings.threadCount, accumulating: accumulating) else { return false }
         let pointer = handle.pointer
@@ -283,7 +313,7 @@ public final class ChannelsLastConvolutionGradient: Sendable {
     /// `"jit:avx512_core × 2"`.
     public var implementationDescription: String? {
         #if canImport(CDNNL)
-        if let (plain, _) = flipped {
+        if let plain = flipped?.plain {
             return plain.implementationDescription.map { $0 + " (forward, flipped filter)" }
         }
         guard let h = handle(threads: ComputeSettings.threadCount, accumulating: false) else { return nil }
