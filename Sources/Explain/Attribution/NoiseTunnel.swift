@@ -89,8 +89,13 @@ public struct NoiseTunnel: AttributionMethod {
             guard case .gaussian(let level, _) = noise else { return [] }
             return try (0..<count).map { j in try level.standardDeviation(for: UnsafeBufferPointer(rebasing: x[(j * n)..<((j + 1) * n)])) }
         }
-        // Chunks of samples: about batchSize noisy images per call of the wrapped method.
-        let perChunk = max(1, context.batchSize / max(count, 1))
+        // Chunks of samples: at most about batchSize noisy images per call of the wrapped method,
+        // equal chunks where the sample count allows (AttributionContext.rowsPerPass).
+        let threads = ComputeSettings.threadCount
+        var divisor = max(count, 1), t = threads
+        while t != 0 { (divisor, t) = (t, divisor % t) }  // gcd(count, threads)
+        let perChunk = AttributionContext.rowsPerPass(rowCount: sampleCount, batchSize: max(1, context.batchSize / max(count, 1)),
+                                                      threads: threads / divisor)
         var sum = [Double](repeating: 0, count: images.count)
         var sumSquares = [Double](repeating: 0, count: images.count)
         var errorSums = [Double](repeating: 0, count: count)
