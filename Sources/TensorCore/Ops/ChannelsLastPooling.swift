@@ -79,16 +79,13 @@ struct ChannelsLastPoolGeometry: Sendable {
     init(input: [Int], kernelSize: (Int, Int), strides: (Int, Int), padding: Padding2D,
          dilations: (Int, Int), ceilMode: Bool) {
         precondition(input.count == 4, "channels-last pooling input must be [N, H, W, C], got shape \(input)")
-        precondition(kernelSize.0 >= 1 && kernelSize.1 >= 1 && strides.0 >= 1 && strides.1 >= 1
-                     && dilations.0 >= 1 && dilations.1 >= 1, "pooling: kernel, strides and dilations must be positive")
-        n = input[0]; h = input[1]; w = input[2]; c = input[3]
-        kh = kernelSize.0; kw = kernelSize.1
-        sh = strides.0; sw = strides.1; dh = dilations.0; dw = dilations.1
+        // The same pooling on the logical NCHW shape: its checks and output size.
+        let g = Pool2DGeometry(input: [input[0], input[3], input[1], input[2]], kernelSize: kernelSize,
+                               strides: strides, padding: padding, dilations: dilations, ceilMode: ceilMode)
+        n = g.n; h = g.h; w = g.w; c = g.c
+        kh = g.kh; kw = g.kw; sh = g.sh; sw = g.sw; dh = g.dh; dw = g.dw
         top = padding.top; left = padding.left
-        oh = poolingOutputSize(input: h, kernel: kh, stride: sh, dilation: dh,
-                               padBegin: padding.top, padEnd: padding.bottom, ceilMode: ceilMode)
-        ow = poolingOutputSize(input: w, kernel: kw, stride: sw, dilation: dw,
-                               padBegin: padding.left, padEnd: padding.right, ceilMode: ceilMode)
+        oh = g.oh; ow = g.ow
         let limit = Int(Int32.max)
         precondition([h, w, c, kh * kw, sh, sw, (kh - 1) * dh + 1, (kw - 1) * dw + 1, top, left, oh, ow,
                       h + padding.top + padding.bottom, w + padding.left + padding.right].allSatisfy { $0 <= limit },
