@@ -271,12 +271,14 @@ extension Specialiser {
     ///   - onPath: for a gradient pass, the steps it differentiates (none before `limit`): they may
     ///     join regions with a pullback (ChannelsLastRegionReverse.swift), except those that
     ///     compute one of the `targets`. No region mixes the two kinds.
+    ///   - convolutions: where the regions' convolutions are made or found (the plan's, shared
+    ///     between its step lists).
     /// - Returns: the new step list, and the slots computed inside regions that are not visible
     ///   outside them (a run capturing one of them must use the plain step list).
     func formChannelsLastRegions(_ steps: [RawStep], before limit: Int, differentiating onPath: [Bool]? = nil,
                                  targets: Set<Int> = [], slotInfos: [ValueInfo], outputSlots: Set<Int>,
                                  preserved: Set<String>, slotNames: [String],
-                                 convolutions: ChannelsLastConvolutionCache = ChannelsLastConvolutionCache())
+                                 convolutions: ChannelsLastConvolutionCache)
         -> (steps: [RawStep], hidden: Set<Int>) {
         guard Specialiser.channelsLastRegionsEnabled else { return (steps, []) }
         var readers: [Int: Int] = [:]

@@ -210,7 +210,7 @@ public final class ChannelsLastConvolutionGradient: Sendable {
     /// The forward convolutions of ``Method/flippedForward``.
     private final class FlippedForward: Sendable {
         let plain: ChannelsLastConvolution
-        let make: @Sendable (_ accumulating: Bool) -> ChannelsLastConvolution?
+        private let make: @Sendable (_ accumulating: Bool) -> ChannelsLastConvolution?
         private let summingState = Mutex<ChannelsLastConvolution?>(nil)
 
         init(plain: ChannelsLastConvolution, make: @escaping @Sendable (_ accumulating: Bool) -> ChannelsLastConvolution?) {
