@@ -84,16 +84,6 @@ private func referenceInputGradient(_ dy: Tensor, filter f: Tensor, inputShape: 
 private func nhwc(_ t: Tensor) -> Tensor { t.transposed(permutation: [0, 2, 3, 1]) }
 private func nchw(_ t: Tensor) -> Tensor { t.transposed(permutation: [0, 3, 1, 2]) }
 
-/// The relative L2 distance of `got` from `expected`.
-private func relativeError(_ got: [Float], _ expected: [Double]) -> Double {
-    var error = 0.0, norm = 0.0
-    for (a, e) in zip(got, expected) {
-        error += (Double(a) - e) * (Double(a) - e)
-        norm += e * e
-    }
-    return (error / max(norm, 1e-30)).squareRoot()
-}
-
 @Test("ChannelsLastConvolutionGradient matches the definition: every method and split, accumulating too",
       arguments: gradientCases.indices)
 func channelsLastGradientMatchesDefinition(_ index: Int) throws {

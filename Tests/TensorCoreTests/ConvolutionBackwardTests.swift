@@ -65,16 +65,6 @@ private func naiveInputGradient(_ f: Tensor, _ dy: Tensor, _ cs: BackwardCase) -
     return dx
 }
 
-/// The relative L2 error of `got` against `expected`.
-private func relativeError(_ got: Tensor, _ expected: [Double]) -> Double {
-    var error = 0.0, norm = 0.0
-    for (a, e) in zip(got.scalars, expected) {
-        error += (Double(a) - e) * (Double(a) - e)
-        norm += e * e
-    }
-    return (error / max(norm, 1e-30)).squareRoot()
-}
-
 /// Depthwise cases: both kernel paths (stride-1 gather through the forward plane kernel; the
 /// polyphase path for strides > 1 and for stride 1 with padding beyond the kernel's reach).
 private let depthwiseCases: [BackwardCase] = [

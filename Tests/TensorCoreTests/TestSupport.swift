@@ -115,3 +115,16 @@ func shapingRavel(_ idx: [Int], _ shape: [Int]) -> Int {
     for d in 0..<shape.count { f = f * shape[d] + idx[d] }
     return f
 }
+
+/// The relative L2 error of `got` against a Double reference `expected`.
+func relativeError(_ got: [Float], _ expected: [Double]) -> Double {
+    var error = 0.0, norm = 0.0
+    for (a, e) in zip(got, expected) {
+        error += (Double(a) - e) * (Double(a) - e)
+        norm += e * e
+    }
+    return (error / max(norm, 1e-30)).squareRoot()
+}
+
+/// The relative L2 error of `got` against a Double reference `expected`.
+func relativeError(_ got: Tensor, _ expected: [Double]) -> Double { relativeError(got.scalars, expected) }
